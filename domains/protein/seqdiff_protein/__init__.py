@@ -1,0 +1,1 @@
+"""seqdiff's protein domain."""

@@ -1,0 +1,48 @@
+"""The ``Domain`` protocol: what a plugin (protein, code, or a third party's) supplies to the core.
+
+Domains are discovered through the ``seqdiff.domains`` entry-point group (see plugins.py); the
+built-in ones register exactly like third-party ones. A domain module should import heavy
+dependencies lazily, inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from torch.utils.data import Dataset
+
+from seqdiff.samplers.base import Sampler
+from seqdiff.tokenizer import Tokenizer
+
+
+@runtime_checkable
+class Domain(Protocol):
+    name: str
+    description: str
+
+    def build_tokenizer(self, config: dict[str, Any]) -> Tokenizer:
+        """A fresh tokenizer for training (``tokenizer:`` section of a training YAML)."""
+
+    def load_tokenizer(self, directory: Path) -> Tokenizer:
+        """The tokenizer saved in a model folder."""
+
+    def dataset(self, tokenizer: Tokenizer, config: dict[str, Any], split: str) -> Dataset:
+        """Training examples for ``split`` in {train, validation, test}: dicts with ``tokens`` (LongTensor
+        [L]) and optionally ``maskable`` (BoolTensor [L]; default all True)."""
+
+    def default_model(self) -> Path | None:
+        """The bundled model folder, if the domain ships one."""
+
+    def default_sampler(self) -> Sampler: ...
+
+    def validators(self) -> dict[str, Callable]: ...
+
+    def scorers(self) -> dict[str, Callable]: ...
+
+    def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
+        """Register CLI subcommands; each sets ``func(args) -> int``."""
+
+    def routes(self) -> list:
+        """Starlette/FastAPI routes the HTTP server mounts (may be empty)."""

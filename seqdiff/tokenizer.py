@@ -1,0 +1,117 @@
+"""Tokenizers share one small protocol; special ids always come from the tokenizer object, never literals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What the core needs from a domain's tokenizer."""
+
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def pad_id(self) -> int: ...  # batch padding: never attended to, never predicted
+    @property
+    def mask_id(self) -> int: ...
+    @property
+    def eos_id(self) -> int: ...  # learned filler for variable-length canvases
+    @property
+    def special_ids(self) -> frozenset[int]: ...  # ids a sampler must never emit (eos excepted where allowed)
+
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: Sequence[int]) -> str: ...
+    def save(self, directory: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class CharTokenizer:
+    """One token per character of an alphabet, after a list of named special tokens.
+
+    Used by the core demo and, with ESM's exact token list, by the protein domain."""
+
+    tokens: tuple[str, ...]
+    pad: str = "<pad>"
+    mask: str = "<mask>"
+    eos: str = "<eos>"
+    unk: str | None = "<unk>"
+    specials: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if len(set(self.tokens)) != len(self.tokens):
+            raise ValueError("tokenizer tokens must be unique")
+        for name in ("pad", "mask", "eos"):
+            if getattr(self, name) not in self.tokens:
+                raise ValueError(f"special token {getattr(self, name)!r} ({name}) is not in the token list")
+
+    @classmethod
+    def from_alphabet(cls, alphabet: str) -> "CharTokenizer":
+        specials = ("<pad>", "<mask>", "<eos>", "<unk>")
+        return cls(tokens=specials + tuple(dict.fromkeys(alphabet)), specials=specials)
+
+    @property
+    def _index(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tokens)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokens.index(self.pad)
+
+    @property
+    def mask_id(self) -> int:
+        return self.tokens.index(self.mask)
+
+    @property
+    def eos_id(self) -> int:
+        return self.tokens.index(self.eos)
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(self.tokens.index(t) for t in self.specials)
+
+    def encode(self, text: str) -> list[int]:
+        index = self._index
+        unk = index.get(self.unk) if self.unk else None
+        ids = []
+        for pos, ch in enumerate(text):
+            if ch in index:
+                ids.append(index[ch])
+            elif unk is not None:
+                ids.append(unk)
+            else:
+                raise ValueError(f"character {ch!r} at position {pos} is not in the alphabet")
+        return ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        special = self.special_ids
+        return "".join(self.tokens[i] for i in ids if i not in special)
+
+    def to_dict(self) -> dict:
+        return {"type": "char", "tokens": list(self.tokens), "pad": self.pad, "mask": self.mask,
+                "eos": self.eos, "unk": self.unk, "specials": list(self.specials)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CharTokenizer":
+        if data.get("type") != "char":
+            raise ValueError(f"not a char tokenizer file (type={data.get('type')!r})")
+        return cls(tokens=tuple(data["tokens"]), pad=data["pad"], mask=data["mask"], eos=data["eos"],
+                   unk=data["unk"], specials=tuple(data["specials"]))
+
+    def save(self, directory: Path) -> None:
+        from seqdiff.io import atomic_write_text
+
+        atomic_write_text(Path(directory) / TOKENIZER_FILE, json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, directory: Path) -> "CharTokenizer":
+        return cls.from_dict(json.loads((Path(directory) / TOKENIZER_FILE).read_text()))

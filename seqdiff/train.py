@@ -1,0 +1,201 @@
+"""``seqdiff train``: a YAML config (mapped 1:1 onto dataclasses) → Lightning fit → exported model folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from seqdiff.checkpoint import Pretrained, save_pretrained
+from seqdiff.data import LoaderConfig, SequenceDataModule
+from seqdiff.lit import DiffusionModule, OptimConfig
+from seqdiff.model import DenoiserConfig
+from seqdiff.noise import NoiseConfig
+from seqdiff.plugins import load_domain
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The model section; vocabulary and special ids come from the domain's tokenizer."""
+
+    d_model: int = 256
+    n_layers: int = 6
+    n_heads: int = 8
+    ffn_dim: int | None = None
+    token_dropout: bool = True
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    max_steps: int = 1000
+    batch_size: int = 32
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"  # ddp, fsdp, ... (Lightning strategies)
+    precision: str | None = None  # default: bf16-mixed on GPU, 32-true on CPU
+    val_every: int = 500  # steps between validations
+    val_batches: int = 20
+    log_every: int = 50
+    num_workers: int = 0
+    seed: int = 0
+    out_dir: str = "runs/default"  # Lightning checkpoints and logs
+    max_time_minutes: float | None = None  # stop early (then export) after this long
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    dir: str | None = None  # where to write the model folder; default <out_dir>/model
+    dtype: str = "float32"  # float32 | bfloat16 | float16 (smaller files)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    domain: str
+    data: dict[str, Any] = field(default_factory=dict)  # passed to the domain's dataset()
+    tokenizer: dict[str, Any] = field(default_factory=dict)  # passed to the domain's build_tokenizer()
+    model: ModelShape = field(default_factory=ModelShape)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    ema_decay: float | None = None  # keep an EMA of the weights; the EMA is what gets exported
+
+
+def _build(cls, data: Any, where: str):
+    if not dataclasses.is_dataclass(cls):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"config section {where or 'root'} must be a mapping, got {data!r}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+                         f"known in this section: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in data.items():
+        f = known[name]
+        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub):
+            value = _build(sub, value, f"{where}{name}.")
+        elif name == "betas":
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """``a.b=value`` strings → nested dict; values are parsed as YAML (numbers, booleans, lists)."""
+    tree: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value, e.g. trainer.max_steps=100")
+        path, raw = item.split("=", 1)
+        node = tree
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = yaml.safe_load(raw)
+    return tree
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    data: dict = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {str(path)!r} not found") from None
+    data = merge(data, parse_overrides(list(overrides)))
+    if "domain" not in data:
+        raise ValueError("the config names no domain: add `domain: protein` (or another installed domain)")
+    return _build(TrainConfig, data, "")
+
+
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Fit, then export the model folder. Returns the folder's path."""
+    tc = config.trainer
+    L.seed_everything(tc.seed, workers=True, verbose=False)
+    domain = load_domain(config.domain)
+    tokenizer = domain.build_tokenizer(config.tokenizer)
+    model_config = DenoiserConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
+                                  mask_id=tokenizer.mask_id, **dataclasses.asdict(config.model))
+    module = DiffusionModule(model=model_config.to_dict(), noise=dataclasses.asdict(config.noise),
+                             optim=dataclasses.asdict(config.optim), max_steps=tc.max_steps, seed=tc.seed)
+    train_set = domain.dataset(tokenizer, config.data, "train")
+    val_set = domain.dataset(tokenizer, config.data, "validation")
+    data = SequenceDataModule(train_set, val_set, tokenizer.pad_id,
+                              LoaderConfig(batch_size=tc.batch_size, num_workers=tc.num_workers, seed=tc.seed))
+    on_gpu = torch.cuda.is_available() and tc.accelerator in ("auto", "gpu", "cuda")
+    precision = tc.precision or ("bf16-mixed" if on_gpu else "32-true")
+    out_dir = Path(tc.out_dir)
+    checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, every_n_train_steps=tc.val_every,
+                                 save_top_k=0 if val_set is None else 1, monitor=None if val_set is None else "val/nll")
+    throughput = Throughput()
+    callbacks: list = [checkpoint, throughput]
+    if config.ema_decay:
+        callbacks.append(EMAWeightAveraging(decay=config.ema_decay))
+    trainer = L.Trainer(max_steps=tc.max_steps, accelerator=tc.accelerator, devices=tc.devices,
+                        num_nodes=tc.num_nodes, strategy=tc.strategy, precision=precision,
+                        gradient_clip_val=config.optim.grad_clip, val_check_interval=tc.val_every,
+                        check_val_every_n_epoch=None, limit_val_batches=tc.val_batches,
+                        log_every_n_steps=tc.log_every, callbacks=callbacks,
+                        logger=CSVLogger(out_dir, name="logs"), enable_progress_bar=tc.progress,
+                        enable_model_summary=False, default_root_dir=out_dir,
+                        max_time={"minutes": tc.max_time_minutes} if tc.max_time_minutes else None)
+    last = out_dir / "checkpoints" / "last.ckpt"
+    started = time.time()
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.exists() else None)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if val_set is not None:
+        metrics.update({k: float(v) for m in trainer.validate(module, datamodule=data, verbose=False)
+                        for k, v in m.items()})
+    export_dir = Path(config.export.dir or out_dir / "model")
+    if trainer.is_global_zero:
+        meta = {"domain": config.domain, "steps": trainer.global_step, "batch_size": tc.batch_size,
+                "data": config.data, "noise_schedule": config.noise.schedule,
+                "validation_nll_nats_per_token": metrics.get("val/nll"),
+                "train_loss_last": metrics.get("train/loss"),
+                "tokens_per_s": throughput.tokens_per_s, "train_minutes": round((time.time() - started) / 60, 2),
+                "hardware": torch.cuda.get_device_name(0) if on_gpu else f"CPU ({torch.get_num_threads()} threads)",
+                "precision": precision}
+        pretrained = Pretrained(model=module.model.float(), tokenizer=tokenizer, domain=config.domain,
+                                noise=config.noise, meta=meta)
+        save_pretrained(pretrained, export_dir, dtype=getattr(torch, config.export.dtype))
+        (out_dir / "train_summary.json").write_text(json.dumps(meta, indent=1, default=str))
+    return export_dir
+
+
+class Throughput(Callback):
+    """Counts maskable tokens seen and wall time spent in training batches."""
+
+    def __init__(self):
+        self.tokens, self.seconds, self._start = 0, 0.0, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.seconds += time.perf_counter() - self._start
+        self.tokens += int(batch["maskable"].sum()) * trainer.world_size
+
+    @property
+    def tokens_per_s(self) -> float:
+        return round(self.tokens / self.seconds, 1) if self.seconds else 0.0
