@@ -1,0 +1,245 @@
+"""What the server needs from a model: the ``InfillBackend`` protocol, its request/result types, a
+deterministic fake for tests and load tests, and the adapter onto the code domain's ``CodeInfiller``.
+
+A backend fills one hole per request: text between ``prefix`` and ``suffix``. The server hands it a
+*batch* of requests (concurrent clients grouped by the batcher) and a ``should_stop`` callable that the
+backend polls between denoising steps; ``should_stop()`` is true once every client of the batch has gone
+away, and ``should_stop.cancelled(i)`` tells whether request ``i`` alone has been abandoned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+FINISH_REASONS = ("eos", "limit", "word", "cancelled")
+
+
+@dataclass(frozen=True)
+class ExtraChunk:
+    """Repository context sent by the editor (llama.cpp ``input_extra``), placed before the prefix."""
+
+    text: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class InfillRequest:
+    """One hole to fill, ``n`` times. ``max_tokens`` bounds the middle; ``seed=None`` means random."""
+
+    prefix: str
+    suffix: str = ""
+    max_tokens: int = 128
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    extra: tuple[ExtraChunk, ...] = ()
+    time_budget_s: float | None = None  # llama.cpp t_max_predict_ms: finish early once exceeded
+
+
+@dataclass
+class Completion:
+    """One filled middle. ``valid``: the syntax check of prefix+text+suffix (None when not checked)."""
+
+    text: str
+    finish_reason: str = "eos"  # one of FINISH_REASONS
+    tokens_predicted: int = 0
+    valid: bool | None = None
+    nfe: int = 0
+    wall_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.finish_reason not in FINISH_REASONS:
+            raise ValueError(f"finish_reason {self.finish_reason!r} is not one of {FINISH_REASONS}")
+
+
+class StopSignal:
+    """``should_stop`` handed to a backend: call it between steps; true when all clients left."""
+
+    def __init__(self, flags: Sequence[threading.Event]):
+        self._flags = list(flags)
+
+    def __call__(self) -> bool:
+        return bool(self._flags) and all(f.is_set() for f in self._flags)
+
+    def cancelled(self, i: int) -> bool:
+        return self._flags[i].is_set()
+
+
+NEVER_STOP = StopSignal([])
+
+
+@runtime_checkable
+class InfillBackend(Protocol):
+    model_name: str
+    max_context_tokens: int  # prompt + middle must fit in this many tokens
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def complete(self, batch: list[InfillRequest], should_stop: Callable[[], bool]) -> list[list[Completion]]:
+        """One list of ``request.n`` completions per request, in order. Runs in a worker thread."""
+        ...
+
+
+def check_syntax(backend: InfillBackend, prefix: str, middle: str, suffix: str) -> bool | None:
+    """Re-run the backend's syntax check after the server cut a completion (stop string, n_indent)."""
+    fn = getattr(backend, "check_syntax", None)
+    if fn is None:
+        return None
+    try:
+        return fn(prefix, middle, suffix)
+    except Exception:  # the check is advisory; never fail a completion because of it
+        return None
+
+
+class EchoBackend:
+    """Deterministic fake: no model, a simulated denoising loop whose cost is one fixed part per step
+    (shared by the batch, like a forward pass) plus a small part per row. Records what it was asked.
+
+    The middle for row ``j`` of a request is ``text`` with ``{j}`` and ``{seed}`` substituted, cut to
+    ``max_tokens`` tokens (one token = one character). ``should_stop`` is polled between steps."""
+
+    def __init__(self, text: str = "pass  # {j}\n", *, steps: int = 8, step_s: float = 0.0,
+                 row_s: float = 0.0, model_name: str = "seqdiff-fake", max_context_tokens: int = 8192,
+                 load_s: float = 0.0):
+        if load_s:
+            time.sleep(load_s)
+        self.text = text
+        self.steps = steps
+        self.step_s = step_s
+        self.row_s = row_s
+        self.model_name = model_name
+        self.max_context_tokens = max_context_tokens
+        self.batches: list[list[InfillRequest]] = []  # every call to complete, in order
+        self.stopped_early = 0  # batches abandoned because should_stop() turned true
+        self.steps_run = 0
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def check_syntax(self, prefix: str, middle: str, suffix: str) -> bool | None:
+        return (prefix + middle + suffix).count("(") == (prefix + middle + suffix).count(")")
+
+    def _middle(self, req: InfillRequest, j: int) -> str:
+        seed = "random" if req.seed is None else str(req.seed)
+        return self.text.replace("{j}", str(j)).replace("{seed}", seed)
+
+    def complete(self, batch: list[InfillRequest], should_stop: Callable[[], bool]) -> list[list[Completion]]:
+        with self.lock:
+            self.batches.append(list(batch))
+        start = time.perf_counter()
+        rows = sum(r.n for r in batch)
+        cancelled = False
+        nfe = 0
+        for _ in range(self.steps):
+            if should_stop():
+                cancelled = True
+                with self.lock:
+                    self.stopped_early += 1
+                break
+            if self.step_s or self.row_s:
+                time.sleep(self.step_s + self.row_s * rows)
+            nfe += 1
+            with self.lock:
+                self.steps_run += 1
+        wall = time.perf_counter() - start
+        out = []
+        for req in batch:
+            row = []
+            for j in range(req.n):
+                full = self._middle(req, j)
+                text = full[:req.max_tokens]
+                if cancelled:
+                    reason = "cancelled"
+                else:
+                    reason = "limit" if len(text) < len(full) else "eos"
+                valid = self.check_syntax(req.prefix, text, req.suffix)
+                row.append(Completion(text=text, finish_reason=reason, tokens_predicted=len(text), valid=valid,
+                                      nfe=nfe, wall_s=wall))
+            out.append(row)
+        return out
+
+
+class CodeInfillerBackend:
+    """Adapter onto ``seqdiff_code.CodeInfiller`` (the code domain), imported lazily.
+
+    Expects ``CodeInfiller.from_pretrained(path=None, device=...)`` and a batched
+    ``infill_many(requests, should_stop=...)``; the mapping of fields is kept in this one class."""
+
+    def __init__(self, path: str | None = None, device: str = "cpu"):
+        try:
+            from seqdiff_code import CodeInfiller  # type: ignore[import-not-found]
+        except ImportError as err:
+            raise RuntimeError("the code domain is not installed (pip install -e domains/code); "
+                               f"import failed: {err}") from None
+        self.infiller = _call_flexibly(CodeInfiller.from_pretrained, path, device=device)
+        self.model_name = str(getattr(self.infiller, "name", None) or (path or "seqdiff-code"))
+        self.max_context_tokens = int(getattr(self.infiller, "max_context_tokens", None)
+                                      or getattr(getattr(self.infiller, "model", None), "max_len", 0) or 2048)
+        self._tokenizer = getattr(self.infiller, "tokenizer", None)
+
+    def count_tokens(self, text: str) -> int:
+        counter = getattr(self.infiller, "count_tokens", None)
+        if counter is not None:
+            return int(counter(text))
+        if self._tokenizer is not None:
+            return len(self._tokenizer.encode(text))
+        return max(1, len(text.encode()) // 3)
+
+    def check_syntax(self, prefix: str, middle: str, suffix: str) -> bool | None:
+        fn = getattr(self.infiller, "check_syntax", None) or getattr(self.infiller, "is_valid", None)
+        return None if fn is None else bool(fn(prefix, middle, suffix))
+
+    def complete(self, batch: list[InfillRequest], should_stop: Callable[[], bool]) -> list[list[Completion]]:
+        results = self.infiller.infill_many([_to_code_request(r) for r in batch], should_stop=should_stop)
+        out = []
+        for req, res in zip(batch, results):
+            cands = res if isinstance(res, (list, tuple)) else getattr(res, "candidates", [res])
+            out.append([_to_completion(c, should_stop) for c in list(cands)[:req.n]])
+        return out
+
+
+def _call_flexibly(fn, path, **kwargs):
+    try:
+        return fn(path, **kwargs)
+    except TypeError:
+        return fn(path)
+
+
+def _to_code_request(r: InfillRequest):
+    from seqdiff_code import api  # type: ignore[import-not-found]
+
+    req_cls = getattr(api, "InfillRequest")
+    extra = "".join(f"<file_sep>{c.filename or ''}\n{c.text}" for c in r.extra)
+    return req_cls(prefix=extra + r.prefix, suffix=r.suffix, max_tokens=r.max_tokens, n=r.n,
+                   temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, seed=r.seed, stop=list(r.stop))
+
+
+def _to_completion(c, should_stop) -> Completion:
+    reason = getattr(c, "finish_reason", None) or getattr(c, "stop_type", None) or "eos"
+    if reason not in FINISH_REASONS:
+        reason = {"length": "limit", "stop": "eos"}.get(reason, "eos")
+    if should_stop():
+        reason = "cancelled"
+    return Completion(text=str(getattr(c, "text", c)), finish_reason=reason,
+                      tokens_predicted=int(getattr(c, "tokens_predicted", 0) or getattr(c, "num_tokens", 0) or 0),
+                      valid=getattr(c, "valid", None), nfe=int(getattr(c, "nfe", 0) or 0),
+                      wall_s=float(getattr(c, "wall_s", 0.0) or 0.0))
+
+
+def seed_for(request_seed: int | None, row: int) -> int:
+    """Per-row seed: row ``j`` of a request seeded from ``(seed, j)`` so it never depends on the batch."""
+    if request_seed is None:
+        return int.from_bytes(hashlib.blake2b(f"{time.time_ns()}-{row}".encode(), digest_size=8).digest(), "little")
+    return int.from_bytes(hashlib.blake2b(f"{request_seed}-{row}".encode(), digest_size=8).digest(), "little") >> 1
+
+
+__all__ = ["Completion", "ExtraChunk", "InfillRequest", "InfillBackend", "StopSignal", "EchoBackend",
+           "CodeInfillerBackend", "check_syntax", "seed_for"]

@@ -1,0 +1,61 @@
+"""Running the app under uvicorn: in the foreground (``seqdiff serve``) or in a background thread on a
+free loopback port (tests, ``scripts/load_test.py``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+
+import uvicorn
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run(app, host: str, port: int, log_level: str = "info") -> None:
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+
+
+class ThreadedServer:
+    """``with ThreadedServer(app) as url:`` serves ``app`` on 127.0.0.1 and a free port until the block ends."""
+
+    def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning", wait_ready: bool = True):
+        self.app = app
+        self.host = host
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=2,
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.wait_ready = wait_ready
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+        if self.wait_ready:
+            state = getattr(self.app.state, "seqdiff", None)
+            while state is not None and state.backend is None and state.load_error is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the model did not load in 30 s")
+                time.sleep(0.01)
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
