@@ -16,35 +16,53 @@ from torch import Tensor
 CONFIDENCE_MEASURES = ("confidence", "margin", "entropy")
 
 
+class RowSeeds:
+    """One seed per row. Each draw uses a fresh generator seeded from (row seed, loop step, draw number),
+    so a row's noise depends on nothing else in the batch: batching, padding (rows are right-padded, and
+    the leading elements of a draw do not depend on its length) and sharding never change a row."""
+
+    def __init__(self, seeds: list[int], device: torch.device | str = "cpu"):
+        self.seeds, self.device = [int(s) for s in seeds], torch.device(device)
+        self._draws: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def uniform(self, shape: tuple[int, ...], serial: int, dtype: torch.dtype) -> Tensor:
+        if len(self.seeds) != shape[0]:
+            raise ValueError(f"{len(self.seeds)} row seeds for a batch of {shape[0]}")
+        draw = self._draws.get(serial, 0)
+        self._draws[serial] = draw + 1
+        rows = []
+        for seed in self.seeds:
+            g = torch.Generator(device=self.device).manual_seed(
+                (seed * 1_000_003 + serial * 7_919 + draw * 104_729) % (2**63))
+            rows.append(torch.rand(shape[1:], generator=g, dtype=dtype, device=self.device))
+        return torch.stack(rows)
+
+
+def row_generators(seeds: list[int], device: torch.device | str = "cpu") -> RowSeeds:
+    return RowSeeds(seeds, device)
+
+
+Noise = RowSeeds | torch.Generator | None
+
+
 @dataclass(frozen=True)
 class StepContext:
-    step: int  # 0-based index of this step
+    step: int  # 0-based index of this step within the sampler's plan
     num_steps: int  # planned number of steps (an upper bound for adaptive samplers)
     mask_id: int
     editable: Tensor  # [B, L] bool
-    generator: "RowGenerators | None" = None
+    generator: Noise = None
+    serial: int = 0  # steps taken by the loop so far (unique across remask rounds)
 
     def uniform(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> Tensor:
-        return uniform(shape, self.generator, self.editable.device, dtype)
-
-
-RowGenerators = list[torch.Generator]
-
-
-def uniform(shape: tuple[int, ...], generator: "RowGenerators | torch.Generator | None",
-            device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
-    """U[0,1) noise. With one generator per row, a row's noise does not depend on the rest of the batch,
-    so batching and sharding never change a row's result."""
-    if isinstance(generator, list):
-        if len(generator) != shape[0]:
-            raise ValueError(f"{len(generator)} row generators for a batch of {shape[0]}")
-        return torch.stack([torch.rand(shape[1:], generator=g, dtype=dtype, device=g.device)
-                            for g in generator]).to(device)
-    return torch.rand(shape, generator=generator, dtype=dtype, device=device)
-
-
-def row_generators(seeds: list[int], device: torch.device | str = "cpu") -> RowGenerators:
-    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+        """U[0,1) noise of ``shape`` (leading dim = batch); all sampler randomness goes through here."""
+        device = self.editable.device
+        if isinstance(self.generator, RowSeeds):
+            return self.generator.uniform(shape, self.serial, dtype).to(device)
+        return torch.rand(shape, generator=self.generator, dtype=dtype, device=device)
 
 
 @runtime_checkable

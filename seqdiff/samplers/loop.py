@@ -11,7 +11,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from seqdiff.model import Denoiser
-from seqdiff.samplers.base import RowGenerators, Sampler, StepContext
+from seqdiff.samplers.base import Noise, Sampler, StepContext
 
 CACHE_MODES = ("none", "prefix", "dual")
 
@@ -72,7 +72,7 @@ class Denoise:
 
     @torch.no_grad()
     def __call__(self, model: Denoiser, x: Tensor, editable: Tensor,
-                 generator: RowGenerators | torch.Generator | None = None) -> DenoiseResult:
+                 generator: Noise = None) -> DenoiseResult:
         cfg = model.config
         if x.shape != editable.shape:
             raise ValueError(f"canvas shape {tuple(x.shape)} and editable shape {tuple(editable.shape)} differ")
@@ -110,7 +110,7 @@ class Denoise:
                 break
             step = min(i, num_steps - 1)
             ctx = StepContext(step=step, num_steps=num_steps, mask_id=mask_id, editable=editable,
-                              generator=generator)
+                              generator=generator, serial=state.steps)
             new_window = self.sampler.window(x, editable) if kv is not None else None
             if logits is None or kv is not None:
                 logits, last_refresh = self._forward(model, x, kv, new_window, window, i, last_refresh)
