@@ -1,0 +1,320 @@
+"""Syntax-constrained code infilling: ``CodeInfiller`` (the one object the CLI, notebook and server call).
+
+Canvas (the same layout as training, data.py)::
+
+    prefix tokens (left-cut) | <mask> x canvas_length | suffix tokens (right-cut) | <pad> to batch length
+
+Only the canvas is editable. The model fills it with code followed by ``<eos>`` filler; every ``<eos>``
+is dropped from the text. Several candidates (canvas lengths ``max_tokens``, ... down to about
+``max_tokens / 4``, and seeds ``seed + i``) are decoded in ONE batch with per-row generators (a row's
+result does not depend on the batch). Constrained mode passes a validator to the core loop: after each
+decode it parses ``prefix + middle + suffix`` (full texts, not the cut context) with tree-sitter, maps
+ERROR/MISSING byte spans to canvas tokens, and the loop re-masks them (plus one neighbour on each side)
+and decodes again, up to ``max_remask_rounds``; a token rejected at a position is banned there for the
+rest of the call, so a remask round never re-commits the same mistake. The winner is the best
+syntax-valid candidate by model score (mean log-probability of the canvas tokens when they were
+committed); if none is valid, the best by score. Unconstrained mode: same candidates, no validator, the
+best by score.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from seqdiff_code.syntax import error_tokens, relevant_errors, syntax_errors
+
+MAX_TOKENS_LIMIT = 192
+MAX_CANDIDATES = 32
+
+
+class InfillCancelled(Exception):
+    """Raised by ``infill_many`` when its ``should_stop()`` returns True between steps."""
+
+
+@dataclass(frozen=True)
+class InfillRequest:
+    prefix: str
+    suffix: str = ""
+    max_tokens: int = 64
+    candidates: int = 4
+    seed: int = 0
+    constrained: bool = True
+    temperature: float = 0.0
+    language: str = "python"
+
+    def validate(self) -> None:
+        if not isinstance(self.prefix, str) or not isinstance(self.suffix, str):
+            raise ValueError("prefix and suffix must be str")
+        if not self.prefix and not self.suffix:
+            raise ValueError("prefix and suffix are both empty: give some code before or after the gap")
+        if not 1 <= self.max_tokens <= MAX_TOKENS_LIMIT:
+            raise ValueError(f"max_tokens={self.max_tokens} is out of range (1..{MAX_TOKENS_LIMIT})")
+        if not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise ValueError(f"candidates={self.candidates} is out of range (1..{MAX_CANDIDATES})")
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"temperature={self.temperature} must be a finite number >= 0")
+
+
+@dataclass
+class InfillResult:
+    text: str  # the middle
+    valid: bool  # prefix + text + suffix has no (relevant) tree-sitter errors
+    candidates: int  # candidates decoded
+    valid_candidates: int
+    remask_rounds: int
+    nfe: int  # model calls for the whole batch this request was decoded in
+    wall_s: float
+    score: float  # mean log-probability of the winner's canvas tokens
+    canvas_length: int
+    seed: int
+    constrained: bool
+    errors: list[tuple[int, int, str]] = field(default_factory=list)  # winner's error spans (byte, in full text)
+    # winner's canvas, for plots: token ids and the step each was committed at
+    canvas_tokens: list[int] = field(default_factory=list, repr=False)
+    commit_step: list[int] = field(default_factory=list, repr=False)
+
+    def to_dict(self, trajectory: bool = False) -> dict:
+        data = asdict(self)
+        if not trajectory:
+            data.pop("canvas_tokens")
+            data.pop("commit_step")
+        return data
+
+
+def canvas_lengths(max_tokens: int, candidates: int) -> list[int]:
+    """max_tokens first, then evenly down to ~max_tokens/4 (repeats allowed: they differ by seed)."""
+    if candidates == 1:
+        return [max_tokens]
+    low = max(1, round(max_tokens / 4))
+    return [max(1, round(max_tokens - (max_tokens - low) * i / (candidates - 1))) for i in range(candidates)]
+
+
+@dataclass
+class _Row:
+    request: int
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+    canvas: int
+    seed: int
+
+
+class CodeInfiller:
+    def __init__(self, pretrained, device: str | torch.device = "cpu", context_length: int = 256,
+                 steps: int | None = None, max_remask_rounds: int = 4):
+        self.pretrained = pretrained
+        self.model = pretrained.model.eval()
+        self.tokenizer = pretrained.tokenizer
+        self.device = torch.device(device)
+        self.context_length = context_length
+        self.steps = steps  # None: ceil(canvas / 2) steps (two tokens per step)
+        self.max_remask_rounds = max_remask_rounds
+        tok = self.tokenizer
+        self.banned = sorted(set(tok.special_ids) - {tok.eos_id})
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
+                        **kwargs) -> "CodeInfiller":
+        """Load a model folder; ``None`` = the bundled model (FileNotFoundError if it is not installed)."""
+        from seqdiff.checkpoint import from_pretrained
+
+        if path is None:
+            from seqdiff_code.domain import CodeDomain
+
+            path = CodeDomain().default_model()
+            if path is None:
+                raise FileNotFoundError("the bundled code model is not installed "
+                                        "(domains/code/seqdiff_code/models/code-small); pass a model folder")
+        pretrained = from_pretrained(path, device=device)
+        if pretrained.domain != "code":
+            raise ValueError(f"model folder {str(path)!r} is a {pretrained.domain!r} model, not a code model")
+        return cls(pretrained, device=device, **kwargs)
+
+    # --- public API ---------------------------------------------------------------------------
+    def infill(self, prefix: str, suffix: str = "", max_tokens: int = 64, candidates: int = 4, seed: int = 0,
+               constrained: bool = True, temperature: float = 0.0, language: str = "python",
+               should_stop: Callable[[], bool] | None = None) -> InfillResult:
+        request = InfillRequest(prefix=prefix, suffix=suffix, max_tokens=max_tokens, candidates=candidates,
+                                seed=seed, constrained=constrained, temperature=temperature, language=language)
+        return self.infill_many([request], should_stop=should_stop)[0]
+
+    def infill_many(self, requests: Sequence[InfillRequest | dict],
+                    should_stop: Callable[[], bool] | None = None) -> list[InfillResult]:
+        """Decode several requests' candidates together (one batch per temperature); results in order.
+        ``should_stop()`` is checked after every denoising step; when it returns True this raises
+        ``InfillCancelled``. Bad requests raise ValueError before any decoding."""
+        reqs = [r if isinstance(r, InfillRequest) else InfillRequest(**r) for r in requests]
+        for i, r in enumerate(reqs):
+            try:
+                r.validate()
+            except ValueError as err:
+                raise ValueError(f"request {i}: {err}" if len(reqs) > 1 else str(err)) from None
+        results: list[InfillResult | None] = [None] * len(reqs)
+        groups: dict[float, list[int]] = {}
+        for i, r in enumerate(reqs):
+            groups.setdefault(r.temperature, []).append(i)
+        for temperature, members in groups.items():
+            for i, res in zip(members, self._decode_group([reqs[i] for i in members], temperature, should_stop)):
+                results[i] = res
+        return results  # type: ignore[return-value]
+
+    # --- internals ----------------------------------------------------------------------------
+    def _rows(self, reqs: list[InfillRequest]) -> list[_Row]:
+        tok = self.tokenizer
+        rows = []
+        for ri, r in enumerate(reqs):
+            lengths = canvas_lengths(r.max_tokens, r.candidates)
+            budget = max(0, self.context_length - max(lengths))
+            pre = tok.encode(r.prefix[-budget * 8:]) if r.prefix else []
+            suf = tok.encode(r.suffix[: budget * 8]) if r.suffix else []
+            n_pre = min(len(pre), budget // 2)
+            n_suf = min(len(suf), budget - n_pre)
+            n_pre = min(len(pre), budget - n_suf)
+            pre, suf = pre[len(pre) - n_pre:], suf[:n_suf]
+            rows += [_Row(ri, pre, suf, c, r.seed + k) for k, c in enumerate(lengths)]
+        return rows
+
+    def _decode_group(self, reqs: list[InfillRequest], temperature: float,
+                      should_stop: Callable[[], bool] | None) -> list[InfillResult]:
+        from seqdiff.samplers import ConfidenceSampler, Denoise, SamplingOptions
+        from seqdiff.samplers.base import row_generators
+
+        start = time.perf_counter()
+        tok = self.tokenizer
+        rows = self._rows(reqs)
+        length = max(len(r.prefix_ids) + r.canvas + len(r.suffix_ids) for r in rows)
+        x = torch.full((len(rows), length), tok.pad_id, dtype=torch.long)
+        editable = torch.zeros_like(x, dtype=torch.bool)
+        spans = []
+        for b, row in enumerate(rows):
+            a = len(row.prefix_ids)
+            ids = row.prefix_ids + [tok.mask_id] * row.canvas + row.suffix_ids
+            x[b, : len(ids)] = torch.tensor(ids)
+            editable[b, a: a + row.canvas] = True
+            spans.append((a, a + row.canvas))
+        x, editable = x.to(self.device), editable.to(self.device)
+        max_canvas = max(r.canvas for r in rows)
+        steps = self.steps or max(1, math.ceil(max_canvas / 2))
+        sampler = ConfidenceSampler(steps=steps, sampling=SamplingOptions(temperature=temperature))
+        scorer = _Scorer(x, editable, self.banned, should_stop)
+        constrained_rows = [reqs[r.request].constrained for r in rows]
+        validator = _SyntaxValidator(self, reqs, rows, spans, constrained_rows, scorer) \
+            if any(constrained_rows) else None
+        denoise = Denoise(sampler=sampler, banned_ids=self.banned, logits_hook=scorer.hook, validator=validator,
+                          max_remask_rounds=self.max_remask_rounds if validator else 0, callback=scorer.callback)
+        out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
+        wall = time.perf_counter() - start
+        tokens = out.tokens.cpu()
+        scores = scorer.mean_scores()
+        results = []
+        for ri, r in enumerate(reqs):
+            members = [b for b, row in enumerate(rows) if row.request == ri]
+            cands = []
+            for b in members:
+                text, errors = self._check(r, tokens[b, spans[b][0]: spans[b][1]].tolist())
+                cands.append((b, text, errors))
+            valid = [c for c in cands if not c[2]]
+            pool = valid if (r.constrained and valid) else cands
+            b, text, errors = max(pool, key=lambda c: (scores[c[0]], -c[0]))
+            a, e = spans[b]
+            results.append(InfillResult(
+                text=text, valid=not errors, candidates=len(members), valid_candidates=len(valid),
+                remask_rounds=out.remask_rounds if r.constrained else 0, nfe=out.nfe, wall_s=round(wall, 4),
+                score=round(float(scores[b]), 4), canvas_length=rows[b].canvas, seed=rows[b].seed,
+                constrained=r.constrained, errors=[(s.start, s.end, s.kind) for s in errors],
+                canvas_tokens=tokens[b, a:e].tolist(), commit_step=out.commit_step[b, a:e].cpu().tolist()))
+        return results
+
+    def middle_text(self, canvas_ids: list[int]) -> tuple[str, list[tuple[int, int]]]:
+        """Text of a canvas (fillers and other specials dropped) and each canvas token's byte range in it."""
+        table = self.tokenizer.token_bytes
+        offsets, pos = [], 0
+        for i in canvas_ids:
+            n = len(table[i])
+            offsets.append((pos, pos + n))
+            pos += n
+        return self.tokenizer.decode(canvas_ids), offsets
+
+    def _check(self, r: InfillRequest, canvas_ids: list[int]):
+        text, _ = self.middle_text(canvas_ids)
+        full = (r.prefix + text + r.suffix).encode("utf-8")
+        pre = len(r.prefix.encode("utf-8"))
+        line_start = r.prefix.rfind("\n") + 1
+        line_start = len(r.prefix[:line_start].encode("utf-8"))
+        errors = relevant_errors(syntax_errors(full, r.language), pre, line_start)
+        return text, errors
+
+
+class _Scorer:
+    """Logits hook + step callback: bans ids (specials, rejected tokens), records each committed token's
+    log-probability, and checks ``should_stop`` between steps."""
+
+    def __init__(self, x, editable, banned, should_stop):
+        self.prev = x.clone()
+        self.editable = editable
+        self.logp = torch.zeros(x.shape, dtype=torch.float32)
+        self.last = None
+        self.rejected: list[tuple[int, int, int]] = []  # (row, position, token) banned for the rest of the call
+        self.should_stop = should_stop
+
+    def hook(self, step, x, logits):
+        if self.rejected:
+            logits = logits.float()  # in place is fine: bans are permanent and the loop may reuse these logits
+            rows, cols, ids = zip(*self.rejected)
+            logits[list(rows), list(cols), list(ids)] = float("-inf")
+        self.last = logits
+        return logits
+
+    def callback(self, step, x):
+        changed = (x != self.prev) & self.editable
+        if changed.any():
+            logp = torch.log_softmax(self.last.float(), dim=-1)
+            picked = logp.gather(-1, x.unsqueeze(-1)).squeeze(-1)
+            self.logp[changed.cpu()] = picked[changed].cpu()
+        self.prev = x.clone()
+        if self.should_stop is not None and self.should_stop():
+            raise InfillCancelled("infill cancelled")
+
+    def reject(self, row: int, position: int, token: int) -> None:
+        self.rejected.append((row, position, token))
+
+    def mean_scores(self) -> list[float]:
+        counts = self.editable.sum(-1).clamp(min=1).cpu()
+        return ((self.logp * self.editable.cpu()).sum(-1) / counts).tolist()
+
+
+class _SyntaxValidator:
+    """The core loop's validator: canvas [B, L] → positions to re-mask (error tokens and neighbours)."""
+
+    def __init__(self, infiller, reqs, rows, spans, constrained_rows, scorer):
+        self.infiller, self.reqs, self.rows, self.spans = infiller, reqs, rows, spans
+        self.constrained_rows, self.scorer = constrained_rows, scorer
+
+    def __call__(self, x):
+        bad = torch.zeros_like(x, dtype=torch.bool)
+        mask_id = self.infiller.tokenizer.mask_id
+        for b, row in enumerate(self.rows):
+            if not self.constrained_rows[b]:
+                continue
+            r = self.reqs[row.request]
+            a, e = self.spans[b]
+            ids = x[b, a:e].tolist()
+            if mask_id in ids:
+                continue
+            text, errors = self.infiller._check(r, ids)
+            if not errors:
+                continue
+            _, offsets = self.infiller.middle_text(ids)
+            base = len(r.prefix.encode("utf-8"))
+            offsets = [(base + s, base + t) for s, t in offsets]
+            direct, context = error_tokens(errors, offsets, base, base + len(text.encode("utf-8")))
+            for i in direct:
+                self.scorer.reject(b, a + i, ids[i])
+            for i in direct | context:
+                bad[b, a + i] = True
+        return bad
