@@ -55,7 +55,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          f"model. Pass --allow-remote to bind it on purpose (and consider --api-key)")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
-    for name in ("max_batch", "max_queue", "max_n_cmpl", "max_n_predict", "max_body_bytes"):
+    for name in ("max_batch", "max_queue", "max_n_cmpl", "max_n_predict", "max_body_bytes", "candidates"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)} must be >= 1")
     if args.model is not None and args.backend == "fake":
@@ -65,6 +65,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         if not Path(args.model).exists():
             raise UsageError(f"--model {args.model}: no such file or folder")
+    elif args.backend == "code":
+        try:
+            from seqdiff_code.domain import CodeDomain
+        except ImportError as err:
+            raise UsageError(f"the code domain is not installed (pip install -e domains/code): {err}") from None
+        if CodeDomain().default_model() is None:
+            raise UsageError("no bundled code model is installed; pass --model PATH (a model folder written by "
+                             "`seqdiff train --config configs/code-small.yaml`), or --backend fake to try clients")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads} must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     config = ServeConfig(max_batch=args.max_batch, max_queue=args.max_queue, max_n_cmpl=args.max_n_cmpl,
                          max_n_predict=args.max_n_predict, max_body_bytes=args.max_body_bytes,
                          api_key=args.api_key)
@@ -74,7 +88,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                row_s=args.fake_row_ms / 1000.0)
     else:
         def factory():
-            return CodeInfillerBackend(args.model, device=args.device)
+            return CodeInfillerBackend(args.model, device=args.device, candidates=args.candidates)
     print(f"seqdiff serve: http://{args.host}:{args.port} (llama.cpp /infill, OpenAI /v1/completions); "
           f"GET /health answers 503 until the model is loaded", file=sys.stderr)
     run(create_app(factory, config), args.host, args.port, log_level=args.log_level)
@@ -114,6 +128,9 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on requests")
     p.add_argument("--backend", choices=("code", "fake"), default="code",
                    help="code: the code-domain infiller; fake: a deterministic stand-in for testing clients")
+    p.add_argument("--candidates", type=int, default=2,
+                   help="canvases decoded per completion; the best syntax-valid one wins (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--max-batch", type=int, default=16, help="completions batched into one model call (default 16)")
     p.add_argument("--max-queue", type=int, default=128, help="requests waiting before 503 busy (default 128)")
     p.add_argument("--max-n-cmpl", type=int, default=4, help="largest n_cmpl / n accepted (default 4)")

@@ -13,6 +13,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 FINISH_REASONS = ("eos", "limit", "word", "cancelled")
@@ -168,70 +169,75 @@ class EchoBackend:
 
 
 class CodeInfillerBackend:
-    """Adapter onto ``seqdiff_code.CodeInfiller`` (the code domain), imported lazily.
+    """Adapter onto the code domain's ``seqdiff_code.CodeInfiller`` (imported lazily).
 
-    Expects ``CodeInfiller.from_pretrained(path=None, device=...)`` and a batched
-    ``infill_many(requests, should_stop=...)``; the mapping of fields is kept in this one class."""
+    Each of a request's ``n`` completions is one ``seqdiff_code`` request (the best syntax-valid of
+    ``candidates`` canvases, seeds apart), and the whole server batch goes through one ``infill_many`` call,
+    i.e. shared forward passes. The infiller keeps the context tokens nearest the hole itself, so the server
+    passes full prefix and suffix (the syntax check sees the whole file). ``input_extra`` chunks are not
+    used: the model was trained on single files. ``top_k``/``top_p``/``stop`` are not sampler options here
+    (stop strings are applied by the server)."""
 
-    def __init__(self, path: str | None = None, device: str = "cpu"):
+    def __init__(self, path: str | None = None, device: str = "cpu", candidates: int = 2, *, infiller=None,
+                 model_name: str | None = None):
         try:
-            from seqdiff_code import CodeInfiller  # type: ignore[import-not-found]
+            from seqdiff_code.infill import MAX_TOKENS_LIMIT, CodeInfiller
         except ImportError as err:
             raise RuntimeError("the code domain is not installed (pip install -e domains/code); "
                                f"import failed: {err}") from None
-        self.infiller = _call_flexibly(CodeInfiller.from_pretrained, path, device=device)
-        self.model_name = str(getattr(self.infiller, "name", None) or (path or "seqdiff-code"))
-        self.max_context_tokens = int(getattr(self.infiller, "max_context_tokens", None)
-                                      or getattr(getattr(self.infiller, "model", None), "max_len", 0) or 2048)
-        self._tokenizer = getattr(self.infiller, "tokenizer", None)
+        self.infiller = infiller if infiller is not None else CodeInfiller.from_pretrained(path, device=device)
+        self.tokenizer = self.infiller.tokenizer
+        self.candidates = candidates
+        self.max_middle = MAX_TOKENS_LIMIT
+        self.model_name = model_name or (Path(path).name if path else "seqdiff-code")
+        # the infiller cuts context to its own window; this only bounds what the server hands it
+        self.max_context_tokens = 32768
 
     def count_tokens(self, text: str) -> int:
-        counter = getattr(self.infiller, "count_tokens", None)
-        if counter is not None:
-            return int(counter(text))
-        if self._tokenizer is not None:
-            return len(self._tokenizer.encode(text))
-        return max(1, len(text.encode()) // 3)
+        return len(self.tokenizer.encode(text)) if text else 0
 
     def check_syntax(self, prefix: str, middle: str, suffix: str) -> bool | None:
-        fn = getattr(self.infiller, "check_syntax", None) or getattr(self.infiller, "is_valid", None)
-        return None if fn is None else bool(fn(prefix, middle, suffix))
+        from seqdiff_code.syntax import relevant_errors, syntax_errors
+
+        full = (prefix + middle + suffix).encode("utf-8")
+        line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
+        return not relevant_errors(syntax_errors(full, "python"), len(prefix.encode("utf-8")), line_start)
 
     def complete(self, batch: list[InfillRequest], should_stop: Callable[[], bool]) -> list[list[Completion]]:
-        results = self.infiller.infill_many([_to_code_request(r) for r in batch], should_stop=should_stop)
-        out = []
-        for req, res in zip(batch, results):
-            cands = res if isinstance(res, (list, tuple)) else getattr(res, "candidates", [res])
-            out.append([_to_completion(c, should_stop) for c in list(cands)[:req.n]])
-        return out
+        from seqdiff_code.infill import InfillCancelled
+        from seqdiff_code.infill import InfillRequest as CodeRequest
 
-
-def _call_flexibly(fn, path, **kwargs):
-    try:
-        return fn(path, **kwargs)
-    except TypeError:
-        return fn(path)
-
-
-def _to_code_request(r: InfillRequest):
-    from seqdiff_code import api  # type: ignore[import-not-found]
-
-    req_cls = getattr(api, "InfillRequest")
-    extra = "".join(f"<file_sep>{c.filename or ''}\n{c.text}" for c in r.extra)
-    return req_cls(prefix=extra + r.prefix, suffix=r.suffix, max_tokens=r.max_tokens, n=r.n,
-                   temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, seed=r.seed, stop=list(r.stop))
-
-
-def _to_completion(c, should_stop) -> Completion:
-    reason = getattr(c, "finish_reason", None) or getattr(c, "stop_type", None) or "eos"
-    if reason not in FINISH_REASONS:
-        reason = {"length": "limit", "stop": "eos"}.get(reason, "eos")
-    if should_stop():
-        reason = "cancelled"
-    return Completion(text=str(getattr(c, "text", c)), finish_reason=reason,
-                      tokens_predicted=int(getattr(c, "tokens_predicted", 0) or getattr(c, "num_tokens", 0) or 0),
-                      valid=getattr(c, "valid", None), nfe=int(getattr(c, "nfe", 0) or 0),
-                      wall_s=float(getattr(c, "wall_s", 0.0) or 0.0))
+        slots: list[tuple[int, int]] = []  # (request, completion) of each code request
+        code_reqs = []
+        out: list[list[Completion | None]] = [[None] * r.n for r in batch]
+        for i, r in enumerate(batch):
+            for j in range(r.n):
+                if not r.prefix and not r.suffix:  # nothing to infill against (e.g. an empty buffer)
+                    out[i][j] = Completion(text="", finish_reason="eos")
+                    continue
+                base = (r.seed if r.seed is not None else seed_for(None, j)) % (2 ** 31)
+                code_reqs.append(CodeRequest(prefix=r.prefix, suffix=r.suffix,
+                                             max_tokens=max(1, min(r.max_tokens, self.max_middle)),
+                                             candidates=self.candidates, seed=base + j * self.candidates,
+                                             temperature=r.temperature))
+                slots.append((i, j))
+        if code_reqs:
+            start = time.perf_counter()
+            try:
+                results = self.infiller.infill_many(code_reqs, should_stop=should_stop)
+            except InfillCancelled:
+                wall = time.perf_counter() - start
+                results = [None] * len(code_reqs)
+            eos = self.tokenizer.eos_id
+            for (i, j), res in zip(slots, results):
+                if res is None:
+                    out[i][j] = Completion(text="", finish_reason="cancelled", wall_s=wall)
+                    continue
+                canvas = list(getattr(res, "canvas_tokens", []) or [])
+                reason = "limit" if canvas and eos not in canvas else "eos"
+                out[i][j] = Completion(text=res.text, finish_reason=reason, tokens_predicted=self.count_tokens(res.text),
+                                       valid=bool(res.valid), nfe=int(res.nfe), wall_s=float(res.wall_s))
+        return out  # type: ignore[return-value]
 
 
 def seed_for(request_seed: int | None, row: int) -> int:

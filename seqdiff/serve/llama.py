@@ -56,7 +56,7 @@ def _common(data: dict, config: ServeConfig, backend: InfillBackend, prefix: str
     n_cmpl = get_int(data, "n_cmpl", 1, 1, config.max_n_cmpl, aliases=("n",))
     n_indent = get_int(data, "n_indent", 0, -(2 ** 31), 2 ** 31)
     t_max = get_int(data, "t_max_predict_ms", 0, -(2 ** 31), 2 ** 31)
-    temperature = max(0.0, get_float(data, "temperature", 0.8, -100.0, 100.0))
+    temperature = max(0.0, get_float(data, "temperature", 0.0, -100.0, 100.0))
     top_k = max(0, get_int(data, "top_k", 40, -(2 ** 31), 2 ** 31))
     top_p = get_float(data, "top_p", 0.95, 0.0, 1.0)
     seed = get_seed(data)

@@ -60,7 +60,7 @@ def parse(data: dict, config: ServeConfig, backend: InfillBackend) -> OpenAICall
             extra = parse_extra([{"text": parsed.context}]) if parsed.context else ()
     max_tokens = get_int(data, "max_tokens", config.default_n_predict, 0, config.max_n_predict)
     n = get_int(data, "n", 1, 1, config.max_n_cmpl)
-    temperature = get_float(data, "temperature", 1.0, 0.0, 2.0)
+    temperature = get_float(data, "temperature", 0.0, 0.0, 2.0)
     top_p = get_float(data, "top_p", 1.0, 0.0, 1.0)
     top_k = max(0, get_int(data, "top_k", 0, -(2 ** 31), 2 ** 31))
     seed = get_seed(data)
