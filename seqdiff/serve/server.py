@@ -30,7 +30,9 @@ class ThreadedServer:
     def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning", wait_ready: bool = True):
         self.app = app
         self.host = host
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only then (otherwise
+        # Nagle + delayed ACKs add ~40 ms to every response)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
