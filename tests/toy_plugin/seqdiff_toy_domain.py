@@ -1,0 +1,64 @@
+"""A third-party-style domain used by the tests: registered only through an entry point (see the
+dist-info folder beside this file), exactly as an external package would register one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from seqdiff.tokenizer import CharTokenizer
+
+PATTERNS = ["abcabcabcabc", "aabbccaabbcc", "cbacbacbacba", "abccbaabccba"]
+
+
+class ToyDataset(Dataset):
+    def __init__(self, tokenizer: CharTokenizer, size: int):
+        self.tokenizer, self.size = tokenizer, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> dict:
+        eos = self.tokenizer.eos_id  # non-maskable anchors at both ends give positions a reference
+        tokens = torch.tensor([eos] + self.tokenizer.encode(PATTERNS[index % len(PATTERNS)]) + [eos])
+        maskable = torch.ones_like(tokens, dtype=torch.bool)
+        maskable[[0, -1]] = False
+        return {"tokens": tokens, "maskable": maskable}
+
+
+class ToyDomain:
+    name = "toy"
+    description = "a toy domain for tests"
+
+    def build_tokenizer(self, config: dict) -> CharTokenizer:
+        return CharTokenizer.from_alphabet("abc")
+
+    def load_tokenizer(self, directory: Path) -> CharTokenizer:
+        return CharTokenizer.load(directory)
+
+    def dataset(self, tokenizer, config: dict, split: str):
+        return ToyDataset(tokenizer, int(config.get("size", 8)) if split == "train" else 4)
+
+    def default_model(self):
+        return None
+
+    def default_sampler(self):
+        from seqdiff.samplers import ConfidenceSampler
+
+        return ConfidenceSampler()
+
+    def validators(self) -> dict:
+        return {}
+
+    def scorers(self) -> dict:
+        return {}
+
+    def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
+        p = subparsers.add_parser("toy-hello", help="a command added by the toy domain")
+        p.set_defaults(func=lambda args: print("hello from toy") or 0)
+
+    def routes(self) -> list:
+        return []
