@@ -273,9 +273,9 @@ class _Scorer:
     def callback(self, step, x):
         changed = (x != self.prev) & self.editable
         if changed.any():
-            logp = torch.log_softmax(self.last.float(), dim=-1)
-            picked = logp.gather(-1, x.unsqueeze(-1)).squeeze(-1)
-            self.logp[changed.cpu()] = picked[changed].cpu()
+            logp = torch.log_softmax(self.last[changed].float(), dim=-1)  # [n, V]: only the new commits
+            picked = logp.gather(-1, x[changed].unsqueeze(-1)).squeeze(-1)
+            self.logp[changed.cpu()] = picked.cpu()
         self.prev = x.clone()
         if self.should_stop is not None and self.should_stop():
             raise InfillCancelled("infill cancelled")
