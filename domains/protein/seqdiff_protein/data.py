@@ -72,6 +72,42 @@ def read_fasta(path: Path) -> list[tuple[str, str]]:
         raise ValueError(f"cannot read FASTA file {str(path)!r}: {err}") from None
 
 
+def iter_fasta(path: Path):
+    """Fast (id, SEQUENCE) iteration (Biopython's SimpleFastaParser; gzip by name); ValueError names the file."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rt") as handle:
+            for title, seq in SimpleFastaParser(handle):
+                yield title.split(None, 1)[0] if title else "", seq.upper().replace("*", "")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"cannot read FASTA file {str(path)!r}: {err}") from None
+
+
+def reference_sequences(n: int = 100, max_length: int | None = 256, split: str = "test", min_length: int = 20,
+                        paths: tuple[str, ...] | None = None, standard_only: bool = True) -> list[str]:
+    """The first ``n`` natural sequences of ``split`` (files in order), ``min_length <= L <= max_length``,
+    made only of the 20 standard residues when ``standard_only``."""
+    from seqdiff_protein.alphabet import STANDARD_RESIDUES
+
+    if paths is None:
+        root = Path(__file__).resolve().parents[3]
+        paths = tuple(str(p) for p in (Path(DEFAULT_DATA), root / DEFAULT_DATA) if p.exists())[:1] or (DEFAULT_DATA,)
+    allowed = set(STANDARD_RESIDUES)
+    out: list[str] = []
+    for path in fasta_files(paths):
+        for _, seq in iter_fasta(path):
+            if len(seq) < min_length or (max_length and len(seq) > max_length) or split_of(seq) != split:
+                continue
+            if standard_only and not set(seq) <= allowed:
+                continue
+            out.append(seq)
+            if len(out) >= n:
+                return out
+    return out
+
+
 def load_split(config: ProteinDataConfig, split: str) -> list[str]:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
