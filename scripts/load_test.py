@@ -69,12 +69,14 @@ def start_server(args, max_batch: int, model: str | None) -> tuple[subprocess.Po
             cmd += ["--model", model]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tempfile.NamedTemporaryFile("w+", prefix="seqdiff-serve-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log_path = log.name  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            raise SystemExit(f"server exited with {proc.returncode}: {server_log(proc)[-2000:]}")
         try:
             r = httpx.get(url + "/health", timeout=2)
             if r.status_code == 200:
@@ -87,6 +89,10 @@ def start_server(args, max_batch: int, model: str | None) -> tuple[subprocess.Po
         time.sleep(0.2)
     stop_server(proc)
     raise SystemExit("server did not become ready in 300 s")
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -197,6 +203,10 @@ def main() -> int:
                 res = asyncio.run(run_clients(url, args.clients, args.duration, args.n_predict, args.timeout))
             finally:
                 stop_server(proc)
+                log = server_log(proc)
+                os.unlink(proc.log_path)  # type: ignore[attr-defined]
+            warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+            res["server_warnings"] = warnings[:20]
             res["max_batch"] = max_batch
             results[name] = res
             print(f"{name:>9} (max-batch {max_batch:>2}): {res['requests']:>6} ok, {res['errors']} errors, "
@@ -204,6 +214,8 @@ def main() -> int:
                   f"{res['throughput_rps']:>7.2f} req/s, {res['mean_requests_per_batch']} requests/batch")
             for kind, count in res["error_kinds"].items():
                 print(f"           {count} x {kind}")
+            for line in res["server_warnings"]:
+                print(f"           server: {line}")
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -21,7 +21,8 @@ def is_loopback(host: str) -> bool:
 
 
 def run(app, host: str, port: int, log_level: str = "info") -> None:
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    # editors keep connections open between keystrokes: a longer keep-alive than uvicorn's 5 s default
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5, timeout_keep_alive=30)
 
 
 class ThreadedServer:
