@@ -95,6 +95,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from seqdiff.bench import GRIDS, main_bench
+
+    for name in ("length", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)} must be >= 1")
+    if args.designs is not None and args.designs < 1:
+        raise UsageError(f"--designs {args.designs} must be >= 1")
+    if args.grid not in GRIDS:
+        raise UsageError(f"--grid {args.grid!r}: choose one of {', '.join(GRIDS)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads} must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        main_bench(args.model, args.length, args.batch_size, args.json, designs=args.designs, seed=args.seed,
+                   kind=args.grid, device=args.device)
+    except (LookupError, FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
 def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqdiff", description="Masked diffusion language models for sequence design.",
@@ -141,6 +165,22 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--fake-row-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("bench", help="speed and quality of samplers and caches against the naive baseline",
+                       description="Runs the domain's naive baseline (one token per step) and a grid of samplers "
+                                   "and KV caches on the same canvases and seeds; prints a table, writes JSON.",
+                       epilog="example: seqdiff bench --model protein --length 256 --batch-size 1 --json bench.json")
+    p.add_argument("--model", required=True, metavar="DIR_OR_DOMAIN",
+                   help="a model folder, or a domain name to use its bundled model")
+    p.add_argument("--length", type=int, default=256, help="positions to generate per canvas (default 256)")
+    p.add_argument("--batch-size", type=int, default=1, help="canvases decoded together (default 1)")
+    p.add_argument("--designs", type=int, default=None, help="canvases in all (default: the batch size)")
+    p.add_argument("--seed", type=int, default=0, help="design i is seeded with seed + i (default 0)")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the rows as a JSON list")
+    p.add_argument("--grid", default="full", help="full (default) or quick (a few configurations)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=_cmd_bench)
 
     if with_domains:
         _add_domain_commands(sub)

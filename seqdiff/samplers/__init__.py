@@ -1,9 +1,13 @@
 """Samplers: small swappable objects behind one ``step(logits, x, ctx)`` interface, and the one loop."""
 
 from seqdiff.samplers.ancestral import AncestralSampler
-from seqdiff.samplers.base import Sampler, SamplingOptions, StepContext
+from seqdiff.samplers.base import Sampler, SamplingOptions, StepContext, row_generators
+from seqdiff.samplers.blockwise import BlockwiseSampler
 from seqdiff.samplers.confidence import ConfidenceSampler
 from seqdiff.samplers.loop import CacheOptions, Denoise, DenoiseResult
+from seqdiff.samplers.parallel import FactorSampler, ThresholdSampler
+from seqdiff.samplers.remask import RemaskSampler
 
-__all__ = ["AncestralSampler", "CacheOptions", "ConfidenceSampler", "Denoise", "DenoiseResult", "Sampler",
-           "SamplingOptions", "StepContext"]
+__all__ = ["AncestralSampler", "BlockwiseSampler", "CacheOptions", "ConfidenceSampler", "Denoise", "DenoiseResult",
+           "FactorSampler", "RemaskSampler", "Sampler", "SamplingOptions", "StepContext", "ThresholdSampler",
+           "row_generators"]

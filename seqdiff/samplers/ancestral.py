@@ -32,12 +32,14 @@ class AncestralSampler:
 
     def step(self, logits: Tensor, x: Tensor, ctx: StepContext) -> Tensor:
         masked = masked_editable(x, ctx)
-        schedule = Schedule(self.noise)
-        t = torch.tensor(1 - ctx.step / ctx.num_steps, dtype=torch.float64)
-        s = torch.tensor(1 - (ctx.step + 1) / ctx.num_steps, dtype=torch.float64)
-        p_reveal = 1.0 if ctx.step + 1 >= ctx.num_steps else float(schedule.reveal_probability(t, s))
+        step, num = ctx.steps_of_rows()
+        step, num = step.double(), num.double().clamp_min(1)
+        t = (1 - step / num).clamp(0, 1)
+        s = (1 - (step + 1) / num).clamp(0, 1)
+        p_reveal = Schedule(self.noise).reveal_probability(t, s)
+        p_reveal = torch.where(step + 1 >= num, torch.ones_like(p_reveal), p_reveal)  # last step: all
         u = ctx.uniform(tuple(x.shape), torch.float64)
-        reveal = masked & (u < p_reveal)
+        reveal = masked & (u < p_reveal[:, None])
         if not reveal.any():
             return x
         tokens, _ = draw_tokens(logits, self.sampling, ctx)

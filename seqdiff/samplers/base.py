@@ -50,12 +50,29 @@ Noise = RowSeeds | torch.Generator | None
 
 @dataclass(frozen=True)
 class StepContext:
-    step: int  # 0-based index of this step within the sampler's plan
+    step: int  # 0-based index of this step (may pass num_steps - 1 when a plan overruns: treat as the last)
     num_steps: int  # planned number of steps (an upper bound for adaptive samplers)
     mask_id: int
     editable: Tensor  # [B, L] bool
     generator: Noise = None
     serial: int = 0  # steps taken by the loop so far (unique across remask rounds)
+    # Per-row overrides of (step, num_steps), set by wrappers such as BlockwiseSampler whose rows are at
+    # different points of their own plans. Samplers read ``steps_of_rows()``, never these directly.
+    row_step: Tensor | None = None  # [B] long
+    row_num_steps: Tensor | None = None  # [B] long
+
+    def steps_of_rows(self) -> tuple[Tensor, Tensor]:
+        """(step [B], num_steps [B]) as long tensors: the per-row overrides, else the scalars broadcast."""
+        b, device = self.editable.shape[0], self.editable.device
+        step = self.row_step if self.row_step is not None else torch.full((b,), self.step, device=device)
+        num = self.row_num_steps if self.row_num_steps is not None else torch.full((b,), self.num_steps,
+                                                                                   device=device)
+        return step.long(), num.long()
+
+    def steps_left(self) -> Tensor:
+        """[B] steps left in each row's plan including this one (>= 1)."""
+        step, num = self.steps_of_rows()
+        return (num - step).clamp_min(1)
 
     def uniform(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> Tensor:
         """U[0,1) noise of ``shape`` (leading dim = batch); all sampler randomness goes through here."""

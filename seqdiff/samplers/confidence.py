@@ -57,5 +57,5 @@ class ConfidenceSampler:
             score = ctx.uniform(tuple(x.shape))
         else:
             score = confidence_of(probs, tokens, self.measure)
-        k = quota(candidates.sum(-1), max(1, ctx.num_steps - ctx.step))
+        k = quota(candidates.sum(-1), ctx.steps_left())
         return commit_top(x, tokens, score, candidates, k)

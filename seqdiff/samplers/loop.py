@@ -51,7 +51,11 @@ class CacheOptions:
 
 @dataclass
 class Denoise:
-    """Configuration of a denoising run; ``__call__`` runs it."""
+    """Configuration of a denoising run; ``__call__`` runs it.
+
+    ``reuse_logits``: when a step changes no token, the next step reuses the previous logits instead of
+    calling the model again (exact: the denoiser takes no time input, so the same canvas gives the same
+    logits). Turn it off only to check that claim."""
 
     sampler: Sampler
     banned_ids: Iterable[int] = ()
@@ -61,9 +65,12 @@ class Denoise:
     cache: CacheOptions = field(default_factory=CacheOptions)
     callback: StepCallback | None = None
     progress: bool = False
+    reuse_logits: bool = True
 
     def __post_init__(self) -> None:
-        if self.cache.mode != "none" and not hasattr(self.sampler, "window"):
+        if isinstance(self.cache, str):
+            self.cache = CacheOptions(mode=self.cache)
+        if self.cache.mode != "none" and not callable(getattr(self.sampler, "window", None)):
             raise ValueError(f"cache={self.cache.mode!r} needs a blockwise sampler (one that decodes a window at "
                              f"a time); {type(self.sampler).__name__} decodes everywhere at once. Use "
                              f"BlockwiseSampler(inner=..., block_length=32) or cache='none'.")
@@ -78,6 +85,7 @@ class Denoise:
             raise ValueError(f"canvas shape {tuple(x.shape)} and editable shape {tuple(editable.shape)} differ")
         start = time.perf_counter()
         x = x.clone()
+        editable = editable.to(device=x.device, dtype=torch.bool)
         banned = torch.tensor(sorted({cfg.mask_id, *self.banned_ids}), device=x.device, dtype=torch.long)
         commit_step = torch.full_like(x, -1)
         state = _LoopState()
@@ -108,20 +116,25 @@ class Denoise:
             masked = (x == mask_id) & editable
             if not masked.any():
                 break
-            step = min(i, num_steps - 1)
-            ctx = StepContext(step=step, num_steps=num_steps, mask_id=mask_id, editable=editable,
+            ctx = StepContext(step=i, num_steps=num_steps, mask_id=mask_id, editable=editable,
                               generator=generator, serial=state.steps)
-            new_window = self.sampler.window(x, editable) if kv is not None else None
-            if logits is None or kv is not None:
-                logits, last_refresh = self._forward(model, x, kv, new_window, window, i, last_refresh)
-                window = new_window
+            if kv is not None:
+                new_window = self.sampler.window(x, editable, mask_id)
+                if new_window != window:
+                    logits = None  # a new block: the cache is refreshed and the logits cover a new span
+            if logits is None:
+                if kv is None:
+                    logits = model(x)
+                else:
+                    logits, last_refresh = self._cached_forward(model, x, kv, new_window, window, i, last_refresh)
+                    window = new_window
                 state.nfe += 1
-            hooked = logits if self.logits_hook is None else self.logits_hook(i, x, logits)
+            full = logits
+            if kv is not None:  # the model returned the window only: place it in a full-length tensor
+                full = logits.new_zeros(x.shape + logits.shape[-1:])
+                full[:, window[0]:window[1]] = logits
+            hooked = full if self.logits_hook is None else self.logits_hook(i, x, full)
             hooked = hooked.float().index_fill(-1, banned, float("-inf"))
-            if kv is not None:  # the model returned the window only: pad back to full length
-                full = torch.zeros(x.shape + hooked.shape[-1:], dtype=hooked.dtype, device=x.device)
-                full[:, window[0]:window[1]] = hooked
-                hooked = full
             x_new = self.sampler.step(hooked, x, ctx)
             changed = x_new != x
             committed = int(changed.sum())
@@ -130,20 +143,19 @@ class Denoise:
             state.per_step.append(committed)
             bar.update(committed)
             x.copy_(x_new)
-            if committed:
+            if committed or not self.reuse_logits:
                 logits = None  # the canvas changed: the next step needs a fresh model call
             if self.callback is not None:
                 self.callback(state.steps - 1, x)
 
-    def _forward(self, model, x, kv, new_window, window, i, last_refresh):
-        if kv is None:
-            return model(x), last_refresh
+    def _cached_forward(self, model, x, kv, new_window, window, i, last_refresh):
+        """Prefix cache: recompute [start, L); dual cache: recompute [start, end) only. A full refresh runs
+        when the cache is empty, the window moved (a new block) or ``refresh_every`` steps have passed."""
         every = self.cache.refresh_every
         refresh = (not kv.filled or new_window != window or (every is not None and i - last_refresh >= every))
+        start, end = new_window
         if self.cache.mode == "prefix":
-            span = (new_window[0], x.shape[1])
-            logits = model(x, cache=kv, window=span, refresh=refresh)
-            logits = logits[:, : new_window[1] - new_window[0]]
+            logits = model(x, cache=kv, window=(start, x.shape[1]), refresh=refresh)[:, : end - start]
         else:
             logits = model(x, cache=kv, window=new_window, refresh=refresh)
         return logits, (i if refresh else last_refresh)

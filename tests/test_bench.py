@@ -1,0 +1,109 @@
+"""``seqdiff bench`` end to end on a tiny random model folder (shapes and bookkeeping, never timings)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from seqdiff.bench import BenchConfig, bench, grid, max_homopolymer, table, top_residue_frac
+from seqdiff.checkpoint import Pretrained, save_pretrained
+from seqdiff.cli import main
+from seqdiff.model import Denoiser, DenoiserConfig
+from seqdiff.samplers import AncestralSampler, BlockwiseSampler, CacheOptions, ThresholdSampler
+from seqdiff.tokenizer import CharTokenizer
+
+REQUIRED = {"config", "nfe", "wall_s", "tokens_per_s", "speedup_vs_naive"}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tok = CharTokenizer.from_alphabet("ACDEFGHIKLMNPQRSTVWY")
+    torch.manual_seed(0)
+    model = Denoiser(DenoiserConfig(vocab_size=tok.vocab_size, pad_id=tok.pad_id, mask_id=tok.mask_id,
+                                    d_model=16, n_layers=1, n_heads=2)).eval()
+    return model, tok
+
+
+@pytest.fixture
+def folder(tiny, tmp_path):
+    model, tok = tiny
+    return save_pretrained(Pretrained(model=model, tokenizer=tok, domain=None), tmp_path / "model")
+
+
+def test_cli_bench_end_to_end(folder, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--model", str(folder), "--length", "12", "--batch-size", "2", "--designs", "3",
+                 "--grid", "quick", "--json", str(out), "--seed", "5"])
+    assert code == 0
+    rows = json.loads(out.read_text())
+    assert isinstance(rows, list) and len(rows) >= 5
+    for row in rows:
+        assert REQUIRED <= set(row)
+        assert row["nfe"] >= 1 and row["wall_s"] > 0 and row["tokens_per_s"] > 0
+        assert row["designs"] == 3 and row["max_homopolymer"] >= 1 and 0 < row["top_residue_frac"] <= 1
+    assert rows[0]["config"] == "naive-low_confidence" and rows[0]["speedup_vs_naive"] == 1.0
+    assert rows[0]["nfe"] == 12  # one token per step
+    names = [r["config"] for r in rows]
+    assert len(set(names)) == len(names)
+    assert {r["cache"] for r in rows} == {"none", "prefix", "dual"}
+    printed = capsys.readouterr().out
+    assert "| config |" in printed and "naive-low_confidence" in printed
+
+
+def test_cli_bench_usage_errors(folder, tmp_path):
+    for argv in (["--length", "0"], ["--grid", "huge"], ["--batch-size", "0"]):
+        with pytest.raises(SystemExit) as err:
+            main(["bench", "--model", str(folder), "--json", str(tmp_path / "x.json"), *argv])
+        assert err.value.code == 2
+    with pytest.raises(SystemExit) as err:
+        main(["bench", "--model", "no-such-domain-or-folder", "--length", "4"])
+    assert err.value.code == 2
+    assert not (tmp_path / "x.json").exists()
+
+
+class FakeProteinDomain:
+    """Stands in for the protein domain's bench hooks: random naive order, a scorer, natural references."""
+
+    name = "fake"
+    naive_order = "random"
+
+    def __init__(self):
+        self.scored = 0
+
+    def scorers(self):
+        def pppl(seqs):
+            self.scored += len(seqs)
+            return [float(len(set(s))) for s in seqs]
+
+        return {"pppl": pppl}
+
+    def reference_sequences(self, n, max_length=None):
+        return ["ACDEFGHIKL"[: max_length]] * n
+
+
+def test_bench_uses_domain_hooks(tiny):
+    model, tok = tiny
+    domain = FakeProteinDomain()
+    configs = [BenchConfig("ancestral-3", AncestralSampler(steps=3)),
+               BenchConfig("block-dual", BlockwiseSampler(ThresholdSampler(0.5), 4), CacheOptions("dual"))]
+    rows = bench(model, tok, domain, length=10, batch_size=2, designs=2, configs=configs, log=lambda m: None)
+    assert [r["config"] for r in rows] == ["naive-random", "ancestral-3", "block-dual", "reference"]
+    assert rows[0]["nfe"] == 10 and rows[1]["nfe"] <= 3
+    assert all("scorer_pppl" in r for r in rows) and domain.scored == 4 * 2
+    assert rows[-1]["max_homopolymer"] == 1 and rows[-1]["top_residue_frac"] == 0.1
+    assert "scorer_pppl" in table(rows)
+
+
+def test_full_grid_covers_the_issue():
+    names = [c.name for c in grid(FakeProteinDomain(), 256, "full")]
+    assert names[0] == "naive-random"
+    for want in ("ancestral-128", "ancestral-8", "threshold-0.7", "threshold-0.95", "factor-1.0",
+                 "block32-threshold-0.9-cache-prefix", "block64-ancestral-32-cache-dual"):
+        assert want in names
+
+
+def test_sequence_statistics():
+    assert max_homopolymer("AAKKKKA") == 4 and max_homopolymer("") == 0
+    assert top_residue_frac("AAKA") == 0.75
