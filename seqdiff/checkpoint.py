@@ -96,7 +96,11 @@ def from_pretrained(path: str | Path, device: str | torch.device = "cpu",
         raise ValueError(f"{config_path} is not valid JSON ({err})") from None
     if config.get("format") != FORMAT:
         raise ValueError(f"{config_path} is not a seqdiff model config (format={config.get('format')!r})")
-    model_config = DenoiserConfig.from_dict(config["model"])
+    try:
+        model_config = DenoiserConfig.from_dict(config["model"])
+        noise = NoiseConfig(**config.get("noise", {}))
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{config_path} is malformed ({err!r}); re-export the model with save_pretrained") from None
     model = Denoiser(model_config)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
@@ -110,6 +114,5 @@ def from_pretrained(path: str | Path, device: str | torch.device = "cpu",
     except RuntimeError as err:
         raise ValueError(f"{weights} does not match {config_path}: {str(err).splitlines()[0]}") from None
     model.to(device=device, dtype=dtype).eval()
-    noise = NoiseConfig(**config.get("noise", {}))
     return Pretrained(model=model, tokenizer=load_tokenizer(directory, config.get("domain")),
                       domain=config.get("domain"), noise=noise, meta=config.get("meta", {}), path=directory)
