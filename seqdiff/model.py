@@ -216,9 +216,7 @@ class Denoiser(nn.Module):
             raise ValueError("the KVCache is empty: the first cached forward must use refresh=True")
         length = tokens.shape[1]
         padding = tokens.eq(self.config.pad_id)
-        key_mask = None
-        if padding.any():
-            key_mask = (~padding)[:, None, None, :]  # [B, 1, 1, L]: True = may attend
+        key_mask = (~padding)[:, None, None, :]  # [B, 1, 1, L]: True = may attend; no host sync (CUDA graphs)
         x = self._embed(tokens)
         start, end = (0, length) if (window is None or refresh) else window
         positions = torch.arange(start, end, device=tokens.device)
