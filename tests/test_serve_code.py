@@ -3,7 +3,6 @@ adapter's request mapping, the syntax flag in the response, n_cmpl, and cancella
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -63,10 +62,8 @@ def test_code_backend_stops_when_asked(backend):
 
     flag = threading.Event()
     flag.set()
-    start = time.perf_counter()
     out = backend.complete([InfillRequest(prefix="x = ", suffix="\n", max_tokens=32)], StopSignal([flag]))
     assert out[0][0].finish_reason == "cancelled" and out[0][0].text == ""
-    assert time.perf_counter() - start < 30
 
 
 def test_code_backend_check_syntax(backend):
