@@ -67,6 +67,12 @@ class ProteinDomain:
                 self._scorer._key = (esm_model, device)
         return {"pppl": self._scorer} if self._scorer is not None else {}
 
+    def banned_ids(self, tokenizer) -> list[int]:
+        """Ids a design never contains: everything but the 20 standard residues (``seqdiff bench`` uses it)."""
+        from seqdiff_protein.alphabet import nonstandard_ids
+
+        return nonstandard_ids(tokenizer)
+
     def reference_sequences(self, n: int = 100, max_length: int | None = 256, split: str = "test") -> list[str]:
         """Natural held-out sequences (md5 split; the generator never trained on ``test``)."""
         from seqdiff_protein.data import reference_sequences

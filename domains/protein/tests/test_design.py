@@ -217,3 +217,19 @@ def test_cli_end_to_end_bundled_model(tmp_path):
     assert len(rows) == 2 and all("EVNKIKSALLSTNKAVVSL" in r["sequence"] for r in rows)
     assert rows[0]["model"] == "bundled-protein-small" and rows[0]["scorer"] == "bundled-esm2arch-small"
     assert float(rows[0]["esm_pppl"]) > 1 and (tmp_path / "run" / "baselines.csv").exists()
+
+
+def test_bench_emits_only_standard_residues(tiny_model_dir):
+    """``seqdiff bench`` bans what the protein domain bans: its designs hold the 20 standard residues only."""
+    from seqdiff.bench import BenchConfig, default_tasks, naive_config, run_config
+    from seqdiff.checkpoint import from_pretrained
+    from seqdiff.samplers import AncestralSampler
+    from seqdiff_protein.alphabet import STANDARD_RESIDUES
+    from seqdiff_protein.domain import ProteinDomain
+
+    domain, pre = ProteinDomain(), from_pretrained(tiny_model_dir)
+    tasks = default_tasks(pre.tokenizer, 60, 3)
+    for cfg in (naive_config(domain), BenchConfig("ancestral-4", AncestralSampler(steps=4))):
+        run = run_config(cfg, pre.model, tasks, 2, 0, domain.banned_ids(pre.tokenizer), pre.tokenizer.pad_id)
+        residues = "".join(pre.tokenizer.decode(out[1:-1]) for out in run["outputs"])
+        assert len(residues) == 3 * 60 and set(residues) <= set(STANDARD_RESIDUES)
