@@ -10,7 +10,7 @@ Everything domain-specific comes from the Domain object, each piece optional:
   masks + ``<eos>``; only the masks are editable);
 - ``bench_quality(tasks, outputs: list[list[int]]) -> dict[str, float]``: domain figures such as
   ``syntax_valid_rate`` and ``exact_match`` for code infill;
-- ``scorers()["pppl"]``: ``f(list[str]) -> list[float]``, reported as ``scorer_pppl``;
+- ``scorers(device)["pppl"]``: ``f(list[str]) -> list[float]``, reported as ``scorer_pppl``;
 - ``reference_sequences(n, max_length=...)``: natural sequences for a ``reference`` row;
 - ``banned_ids(tokenizer)``: ids never to emit (default: the tokenizer's special ids).
 
@@ -152,12 +152,12 @@ def run_config(cfg: BenchConfig, model, tasks: list[dict], batch_size: int, seed
             "tokens_per_s": generated / wall if wall > 0 else float("inf"), "generated": generated}
 
 
-def _scorer(domain, name: str, log) -> Callable | None:
+def _scorer(domain, name: str, log, device) -> Callable | None:
     scorers = getattr(domain, "scorers", None)
     if scorers is None:
         return None
     try:
-        return scorers().get(name)
+        return scorers(device=str(device)).get(name)
     except Exception as err:  # a missing optional scorer must not stop the speed figures
         log(f"bench: scorer {name!r} unavailable ({err}); skipping its column")
         return None
@@ -178,7 +178,7 @@ def bench(model, tokenizer, domain=None, length: int = 256, batch_size: int = 1,
     configs = configs or grid(domain, length, kind)
     if not configs[0].naive:
         configs = [naive_config(domain)] + configs
-    pppl = _scorer(domain, "pppl", log) if unconditional else None
+    pppl = _scorer(domain, "pppl", log, device) if unconditional else None
     quality_hook = getattr(domain, "bench_quality", None)
     model.eval()
     warm_x, warm_e = _collate(tasks[:1], tokenizer.pad_id, device)  # first-call allocations are not timed

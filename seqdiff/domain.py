@@ -39,7 +39,8 @@ class Domain(Protocol):
 
     def validators(self) -> dict[str, Callable]: ...
 
-    def scorers(self) -> dict[str, Callable]: ...
+    def scorers(self, device: str = "cpu") -> dict[str, Callable]:
+        """Named scoring functions; models they load go on ``device``."""
 
     def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
         """Register CLI subcommands; each sets ``func(args) -> int``."""

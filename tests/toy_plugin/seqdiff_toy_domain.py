@@ -53,7 +53,7 @@ class ToyDomain:
     def validators(self) -> dict:
         return {}
 
-    def scorers(self) -> dict:
+    def scorers(self, device: str = "cpu") -> dict:
         return {}
 
     def add_commands(self, subparsers: argparse._SubParsersAction) -> None:

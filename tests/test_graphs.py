@@ -1,0 +1,45 @@
+"""GraphedDenoiser: decoding through it equals decoding with the plain model, token for token (CUDA replays a
+captured graph; elsewhere it falls back to the eager model)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqdiff.graphs import GraphedDenoiser
+from seqdiff.samplers import AncestralSampler, BlockwiseSampler, ConfidenceSampler, Denoise, ThresholdSampler
+from seqdiff.samplers import row_generators
+from tests.test_cache import model  # noqa: F401  (fixture)
+from tests.test_samplers import ROWS, SPECIAL, batch
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+RUNS = {
+    "ancestral": lambda: Denoise(AncestralSampler(steps=6), banned_ids=SPECIAL),
+    "confidence": lambda: Denoise(ConfidenceSampler(steps=None), banned_ids=SPECIAL),
+    "block-dual-cache": lambda: Denoise(BlockwiseSampler(ThresholdSampler(0.5), 4), banned_ids=SPECIAL,
+                                        cache="dual"),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_graphed_decoding_equals_eager(device, run, model):  # noqa: F811
+    model = model.to(device)
+    x, e = batch(ROWS)
+    x, e = x.to(device), e.to(device)
+    denoise = RUNS[run]()
+    eager = denoise(model, x, e, row_generators([1, 2, 3], device))
+    graphed = GraphedDenoiser(model)
+    for _ in range(2):  # the second run replays the graph captured by the first
+        again = denoise(graphed, x, e, row_generators([1, 2, 3], device))
+        assert torch.equal(again.tokens, eager.tokens) and again.nfe == eager.nfe
+    model.to("cpu")
+
+
+def test_logits_are_safe_to_keep(model):  # noqa: F811
+    x, _ = batch(ROWS)
+    graphed = GraphedDenoiser(model)
+    with torch.no_grad():
+        first = graphed(x)
+        graphed(x.flip(0))
+    assert torch.equal(first, model(x).detach())
