@@ -110,6 +110,10 @@ class Denoise:
         mask_id = model.config.mask_id
         masked = (x == mask_id) & editable
         num_steps = self.sampler.planned_steps(int(masked.sum(-1).max()))
+        active = masked.any(-1)
+        # Rows with nothing masked stay unchanged all round (a remask round re-masks a few rows): the model
+        # runs on the others only. Exact, since a row's logits do not depend on the rest of the batch.
+        rows = None if bool(active.all()) else active.nonzero().squeeze(1)
         kv = model.new_cache() if self.cache.mode != "none" else None
         logits, window, last_refresh = None, None, 0
         for i in range(num_steps * 4 + x.shape[1]):  # adaptive samplers may need more than planned
@@ -124,9 +128,10 @@ class Denoise:
                     logits = None  # a new block: the cache is refreshed and the logits cover a new span
             if logits is None:
                 if kv is None:
-                    logits = model(x)
+                    logits = _rows_forward(model, x, rows)
                 else:
-                    logits, last_refresh = self._cached_forward(model, x, kv, new_window, window, i, last_refresh)
+                    logits, last_refresh = self._cached_forward(model, x, kv, new_window, window, i, last_refresh,
+                                                                rows)
                     window = new_window
                 state.nfe += 1
             full = logits
@@ -148,17 +153,29 @@ class Denoise:
             if self.callback is not None:
                 self.callback(state.steps - 1, x)
 
-    def _cached_forward(self, model, x, kv, new_window, window, i, last_refresh):
+    def _cached_forward(self, model, x, kv, new_window, window, i, last_refresh, rows):
         """Prefix cache: recompute [start, L); dual cache: recompute [start, end) only. A full refresh runs
         when the cache is empty, the window moved (a new block) or ``refresh_every`` steps have passed."""
         every = self.cache.refresh_every
         refresh = (not kv.filled or new_window != window or (every is not None and i - last_refresh >= every))
         start, end = new_window
         if self.cache.mode == "prefix":
-            logits = model(x, cache=kv, window=(start, x.shape[1]), refresh=refresh)[:, : end - start]
+            logits = _rows_forward(model, x, rows, cache=kv, window=(start, x.shape[1]), refresh=refresh)
+            logits = logits[:, : end - start]
         else:
-            logits = model(x, cache=kv, window=new_window, refresh=refresh)
+            logits = _rows_forward(model, x, rows, cache=kv, window=new_window, refresh=refresh)
         return logits, (i if refresh else last_refresh)
+
+
+def _rows_forward(model, x: Tensor, rows: Tensor | None, **kwargs) -> Tensor:
+    """The model on ``x[rows]`` (all rows when None); rows left out get zero logits, which no sampler reads
+    since they hold no masked position."""
+    if rows is None:
+        return model(x, **kwargs)
+    sub = model(x[rows], **kwargs)
+    out = sub.new_zeros((x.shape[0],) + tuple(sub.shape[1:]))
+    out[rows] = sub
+    return out
 
 
 @dataclass

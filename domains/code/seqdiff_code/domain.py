@@ -54,7 +54,7 @@ class CodeDomain:
 
         return {"syntax": syntax_errors}
 
-    def scorers(self) -> dict:
+    def scorers(self, device: str = "cpu") -> dict:
         from seqdiff_code.tasks import infill_tasks, score_infills
 
         return {"infill_tasks": infill_tasks, "infill_score": score_infills}

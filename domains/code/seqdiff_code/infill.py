@@ -10,7 +10,8 @@ is dropped from the text. Several candidates (canvas lengths ``max_tokens``, ...
 result does not depend on the batch). Constrained mode passes a validator to the core loop: after each
 decode it parses ``prefix + middle + suffix`` (full texts, not the cut context) with tree-sitter, maps
 ERROR/MISSING byte spans to canvas tokens, and the loop re-masks them (plus one neighbour on each side)
-and decodes again, up to ``max_remask_rounds``; a token rejected at a position is banned there for the
+and decodes again, only the re-masked rows of requests that have no valid candidate yet, up to
+``max_remask_rounds``; a token rejected at a position is banned there for the
 rest of the call, so a remask round never re-commits the same mistake. The winner is the best
 syntax-valid candidate by model score (mean log-probability of the canvas tokens when they were
 committed); if none is valid, the best by score. Unconstrained mode: same candidates, no validator, the
@@ -289,7 +290,10 @@ class _Scorer:
 
 
 class _SyntaxValidator:
-    """The core loop's validator: canvas [B, L] → positions to re-mask (error tokens and neighbours)."""
+    """The core loop's validator: canvas [B, L] → positions to re-mask (error tokens and neighbours).
+
+    Only requests with no syntax-valid candidate yet are repaired: the winner is the best valid candidate,
+    so once one exists another round would cost model calls without changing whether the result is valid."""
 
     def __init__(self, infiller, reqs, rows, spans, constrained_rows, scorer):
         self.infiller, self.reqs, self.rows, self.spans = infiller, reqs, rows, spans
@@ -298,17 +302,20 @@ class _SyntaxValidator:
     def __call__(self, x):
         bad = torch.zeros_like(x, dtype=torch.bool)
         mask_id = self.infiller.tokenizer.mask_id
+        found: dict[int, tuple[list[int], str, list]] = {}
         for b, row in enumerate(self.rows):
             if not self.constrained_rows[b]:
                 continue
-            r = self.reqs[row.request]
             a, e = self.spans[b]
             ids = x[b, a:e].tolist()
-            if mask_id in ids:
+            if mask_id not in ids:
+                found[b] = (ids, *self.infiller._check(self.reqs[row.request], ids))
+        solved = {self.rows[b].request for b, (_, _, errors) in found.items() if not errors}
+        for b, (ids, text, errors) in found.items():
+            r = self.reqs[self.rows[b].request]
+            if not errors or self.rows[b].request in solved:
                 continue
-            text, errors = self.infiller._check(r, ids)
-            if not errors:
-                continue
+            a = self.spans[b][0]
             _, offsets = self.infiller.middle_text(ids)
             base = len(r.prefix.encode("utf-8"))
             offsets = [(base + s, base + t) for s, t in offsets]
