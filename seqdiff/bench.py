@@ -8,7 +8,7 @@ Everything domain-specific comes from the Domain object, each piece optional:
 - ``bench_tasks(tokenizer, length, n, seed) -> list[dict(tokens, editable)]``: the canvases (default: an
   unconditional canvas, ``<cls>`` + length masks + ``<eos>`` when the tokenizer has ``<cls>``, else
   masks + ``<eos>``; only the masks are editable);
-- ``bench_quality(tasks, outputs: list[list[int]]) -> dict[str, float]``: domain figures such as
+- ``bench_quality(tokenizer, tasks, outputs: list[list[int]]) -> dict[str, float]``: domain figures such as
   ``syntax_valid_rate`` and ``exact_match`` for code infill;
 - ``scorers(device)["pppl"]``: ``f(list[str]) -> list[float]``, reported as ``scorer_pppl``;
 - ``reference_sequences(n, max_length=...)``: natural sequences for a ``reference`` row;
@@ -199,7 +199,7 @@ def bench(model, tokenizer, domain=None, length: int = 256, batch_size: int = 1,
                     for out, task in zip(run["outputs"], tasks)]
             row.update(sequence_quality(seqs, pppl))
         if quality_hook is not None:
-            row.update(quality_hook(tasks, run["outputs"]))
+            row.update(quality_hook(tokenizer, tasks, run["outputs"]))
         rows.append(row)
         log(f"bench: {cfg.name}: nfe {row['nfe']}, {row['tokens_per_s']} tok/s, x{row['speedup_vs_naive']}")
     reference = getattr(domain, "reference_sequences", None)

@@ -44,6 +44,19 @@ class CodeDomain:
     def default_model(self) -> Path | None:
         return BUNDLED_MODEL if (BUNDLED_MODEL / "config.json").is_file() else None
 
+    naive_order = "low_confidence"  # ``seqdiff bench``'s baseline: LLaDA order, one token per step
+
+    def bench_tasks(self, tokenizer, length: int, n: int, seed: int) -> list[dict]:
+        """Held-out infill tasks as bench canvases: context + ``length`` masks (see tasks.bench_canvases)."""
+        from seqdiff_code.tasks import bench_canvases
+
+        return bench_canvases(tokenizer, length, n, seed)
+
+    def bench_quality(self, tokenizer, tasks: list[dict], outputs: list[list[int]]) -> dict:
+        from seqdiff_code.tasks import bench_scores
+
+        return bench_scores(tokenizer, tasks, outputs)
+
     def default_sampler(self):
         from seqdiff.samplers import ConfidenceSampler
 

@@ -96,6 +96,18 @@ def canvas_lengths(max_tokens: int, candidates: int) -> list[int]:
     return [max(1, round(max_tokens - (max_tokens - low) * i / (candidates - 1))) for i in range(candidates)]
 
 
+def cut_context(tokenizer, prefix: str, suffix: str, budget: int) -> tuple[list[int], list[int]]:
+    """Prefix (left-cut) and suffix (right-cut) token ids within ``budget`` tokens: half each, and what one
+    side leaves unused goes to the other."""
+    budget = max(0, budget)
+    pre = tokenizer.encode(prefix[-budget * 8:]) if prefix else []
+    suf = tokenizer.encode(suffix[: budget * 8]) if suffix else []
+    n_pre = min(len(pre), budget // 2)
+    n_suf = min(len(suf), budget - n_pre)
+    n_pre = min(len(pre), budget - n_suf)
+    return pre[len(pre) - n_pre:], suf[:n_suf]
+
+
 @dataclass
 class _Row:
     request: int
@@ -166,17 +178,10 @@ class CodeInfiller:
 
     # --- internals ----------------------------------------------------------------------------
     def _rows(self, reqs: list[InfillRequest]) -> list[_Row]:
-        tok = self.tokenizer
         rows = []
         for ri, r in enumerate(reqs):
             lengths = canvas_lengths(r.max_tokens, r.candidates)
-            budget = max(0, self.context_length - max(lengths))
-            pre = tok.encode(r.prefix[-budget * 8:]) if r.prefix else []
-            suf = tok.encode(r.suffix[: budget * 8]) if r.suffix else []
-            n_pre = min(len(pre), budget // 2)
-            n_suf = min(len(suf), budget - n_pre)
-            n_pre = min(len(pre), budget - n_suf)
-            pre, suf = pre[len(pre) - n_pre:], suf[:n_suf]
+            pre, suf = cut_context(self.tokenizer, r.prefix, r.suffix, self.context_length - max(lengths))
             rows += [_Row(ri, pre, suf, c, r.seed + k) for k, c in enumerate(lengths)]
         return rows
 

@@ -99,3 +99,39 @@ def score_infills(tasks: list[InfillTask], results: list) -> dict:
         "median_wall_s": statistics.median(get(r, "wall_s") for r in results) if results else 0.0,
         "mean_nfe": sum(get(r, "nfe") for r in results) / n,
     }
+
+
+def bench_canvases(tokenizer, length: int, n: int, seed: int = 0, context_length: int = 256) -> list[dict]:
+    """``seqdiff bench`` canvases: ``n`` held-out tasks (half single-line, half multi-line, drawn as in
+    ``infill_tasks`` with ``seed``) whose middles fit ``length`` tokens, each laid out as the infiller does:
+    cut prefix, ``length`` masks (the model pads the middle with ``<eos>``), cut suffix."""
+    from seqdiff_code.infill import cut_context
+
+    if not 1 <= length <= context_length - 8:
+        raise ValueError(f"code bench length {length} must be in 1..{context_length - 8} (the canvas length)")
+    n_single = n // 2
+    tasks = infill_tasks(n_single, n - n_single, seed=seed, tokenizer=tokenizer, max_single=min(32, length),
+                         max_multi=length)
+    canvases = []
+    for task in tasks:
+        pre, suf = cut_context(tokenizer, task.prefix, task.suffix, context_length - length)
+        canvases.append({"tokens": pre + [tokenizer.mask_id] * length + suf,
+                         "editable": [False] * len(pre) + [True] * length + [False] * len(suf),
+                         "task": task, "span": (len(pre), len(pre) + length)})
+    return canvases
+
+
+def bench_scores(tokenizer, canvases: list[dict], outputs: list[list[int]]) -> dict:
+    """``syntax_valid_rate`` (tree-sitter, full file) and ``exact_match`` of the decoded middles."""
+    from seqdiff_code.syntax import relevant_errors, syntax_errors
+
+    valid = exact = 0
+    for canvas, out in zip(canvases, outputs):
+        task = canvas["task"]
+        middle = tokenizer.decode(out[canvas["span"][0]: canvas["span"][1]])
+        line_start = len(task.prefix[: task.prefix.rfind("\n") + 1].encode("utf-8"))
+        full = (task.prefix + middle + task.suffix).encode("utf-8")
+        valid += not relevant_errors(syntax_errors(full), len(task.prefix.encode("utf-8")), line_start)
+        exact += middle == task.middle
+    n = max(1, len(canvases))
+    return {"syntax_valid_rate": round(valid / n, 4), "exact_match": round(exact / n, 4)}

@@ -98,3 +98,20 @@ def test_domain_plugin():
 
     domain = load_domain("code")
     assert "syntax" in domain.validators() and "infill_tasks" in domain.scorers()
+
+
+def test_bench_on_held_out_infill_tasks(tiny_model_dir, tokenizer):
+    """``seqdiff bench`` on a code model: held-out canvases, LLaDA naive baseline, syntax/exact-match columns."""
+    from seqdiff.bench import bench
+    from seqdiff.checkpoint import from_pretrained
+    from seqdiff_code.domain import CodeDomain
+    from seqdiff_code.tasks import bench_canvases
+
+    canvases = bench_canvases(tokenizer, 16, 4, seed=3)
+    assert len(canvases) == 4 and all(sum(c["editable"]) == 16 for c in canvases)
+    assert all(len(c["tokens"]) <= 256 and c["task"].middle for c in canvases)
+    pre = from_pretrained(tiny_model_dir)
+    rows = bench(pre.model, pre.tokenizer, CodeDomain(), length=16, batch_size=2, designs=4, kind="quick",
+                 log=lambda m: None)
+    assert rows[0]["config"] == "naive-low_confidence" and rows[0]["nfe"] == 16
+    assert all(0 <= r["syntax_valid_rate"] <= 1 and 0 <= r["exact_match"] <= 1 for r in rows)
