@@ -263,12 +263,24 @@ def write_json(rows: list[dict], path: str | Path) -> None:
     atomic_write_text(Path(path), json.dumps(rows, indent=1))
 
 
+def select(configs: list[BenchConfig], only: str | None) -> list[BenchConfig]:
+    """The naive row and the configurations whose name contains one of the comma-separated fragments."""
+    if not only:
+        return configs
+    fragments = [f.strip() for f in only.split(",") if f.strip()]
+    chosen = [c for c in configs if c.naive or any(f in c.name for f in fragments)]
+    if len(chosen) == sum(c.naive for c in configs):
+        raise ValueError(f"--only {only!r} matches no configuration; names: {', '.join(c.name for c in configs)}")
+    return chosen
+
+
 def main_bench(spec: str, length: int, batch_size: int, json_path: str | None, designs: int | None = None,
-               seed: int = 0, kind: str = "full", device: str = "cpu") -> list[dict]:
+               seed: int = 0, kind: str = "full", device: str = "cpu", only: str | None = None) -> list[dict]:
     pretrained, domain = resolve_model(spec, device)
+    configs = select(grid(domain, length, kind), only)
     start = time.perf_counter()
     rows = bench(pretrained.model, pretrained.tokenizer, domain, length=length, batch_size=batch_size,
-                 designs=designs, seed=seed, kind=kind, device=device)
+                 designs=designs, seed=seed, kind=kind, configs=configs, device=device)
     print(f"model: {pretrained.path} (domain {pretrained.domain}); length {length}, batch {batch_size}, "
           f"{rows[0]['designs']} designs, seed {seed}, device {device}, torch threads "
           f"{torch.get_num_threads()}, {time.perf_counter() - start:.1f} s")

@@ -113,7 +113,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         main_bench(args.model, args.length, args.batch_size, args.json, designs=args.designs, seed=args.seed,
-                   kind=args.grid, device=args.device)
+                   kind=args.grid, device=args.device, only=args.only)
     except (LookupError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     return 0
@@ -167,9 +167,11 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("bench", help="speed and quality of samplers and caches against the naive baseline",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Runs the domain's naive baseline (one token per step) and a grid of samplers "
                                    "and KV caches on the same canvases and seeds; prints a table, writes JSON.",
-                       epilog="example: seqdiff bench --model protein --length 256 --batch-size 1 --json bench.json")
+                       epilog="example: seqdiff bench --model protein --length 256 --batch-size 1 --json bench.json\n"
+                              "         seqdiff bench --model code --length 64 --designs 16 --only threshold,block")
     p.add_argument("--model", required=True, metavar="DIR_OR_DOMAIN",
                    help="a model folder, or a domain name to use its bundled model")
     p.add_argument("--length", type=int, default=256, help="positions to generate per canvas (default 256)")
@@ -178,6 +180,9 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="design i is seeded with seed + i (default 0)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the rows as a JSON list")
     p.add_argument("--grid", default="full", help="full (default) or quick (a few configurations)")
+    p.add_argument("--only", default=None, metavar="NAMES",
+                   help="comma-separated name fragments: keep the grid's configurations whose name contains one "
+                        "(e.g. --only ancestral); the naive baseline always runs")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_bench)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from seqdiff.bench import BenchConfig, bench, grid, max_homopolymer, table, top_residue_frac
+from seqdiff.bench import BenchConfig, bench, grid, max_homopolymer, select, table, top_residue_frac
 from seqdiff.checkpoint import Pretrained, save_pretrained
 from seqdiff.cli import main
 from seqdiff.model import Denoiser, DenoiserConfig
@@ -107,3 +107,12 @@ def test_full_grid_covers_the_issue():
 def test_sequence_statistics():
     assert max_homopolymer("AAKKKKA") == 4 and max_homopolymer("") == 0
     assert top_residue_frac("AAKA") == 0.75
+
+
+def test_only_keeps_naive_and_matching_configs():
+    configs = grid(None, 64)
+    chosen = select(configs, "ancestral-8,dual")
+    assert chosen[0].naive and all("ancestral-8" in c.name or "dual" in c.name for c in chosen[1:])
+    assert len(chosen) > 2 and select(configs, None) == configs
+    with pytest.raises(ValueError, match="matches no configuration"):
+        select(configs, "nothing")
