@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -264,11 +265,15 @@ def write_json(rows: list[dict], path: str | Path) -> None:
 
 
 def select(configs: list[BenchConfig], only: str | None) -> list[BenchConfig]:
-    """The naive row and the configurations whose name contains one of the comma-separated fragments."""
+    """The naive row and the configurations whose name one of the comma-separated regular expressions
+    matches anywhere (``ancestral`` matches every name holding it; ``^ancestral-(32|8)$`` exactly two)."""
     if not only:
         return configs
-    fragments = [f.strip() for f in only.split(",") if f.strip()]
-    chosen = [c for c in configs if c.naive or any(f in c.name for f in fragments)]
+    try:
+        patterns = [re.compile(f.strip()) for f in only.split(",") if f.strip()]
+    except re.error as err:
+        raise ValueError(f"--only {only!r} is not a list of regular expressions ({err})") from None
+    chosen = [c for c in configs if c.naive or any(p.search(c.name) for p in patterns)]
     if len(chosen) == sum(c.naive for c in configs):
         raise ValueError(f"--only {only!r} matches no configuration; names: {', '.join(c.name for c in configs)}")
     return chosen

@@ -181,8 +181,8 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="PATH", help="write the rows as a JSON list")
     p.add_argument("--grid", default="full", help="full (default) or quick (a few configurations)")
     p.add_argument("--only", default=None, metavar="NAMES",
-                   help="comma-separated name fragments: keep the grid's configurations whose name contains one "
-                        "(e.g. --only ancestral); the naive baseline always runs")
+                   help="comma-separated regular expressions: keep the grid's configurations whose name one "
+                        "matches (--only ancestral, --only '^ancestral-(32|8)$'); the naive baseline always runs")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_bench)

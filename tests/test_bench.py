@@ -113,6 +113,8 @@ def test_only_keeps_naive_and_matching_configs():
     configs = grid(None, 64)
     chosen = select(configs, "ancestral-8,dual")
     assert chosen[0].naive and all("ancestral-8" in c.name or "dual" in c.name for c in chosen[1:])
+    assert [c.name for c in select(configs, "^ancestral-(32|8)$")] == ["naive-low_confidence", "ancestral-32",
+                                                                      "ancestral-8"]
     assert len(chosen) > 2 and select(configs, None) == configs
     with pytest.raises(ValueError, match="matches no configuration"):
         select(configs, "nothing")
