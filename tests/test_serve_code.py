@@ -3,7 +3,6 @@ adapter's request mapping, the syntax flag in the response, n_cmpl, and cancella
 
 from __future__ import annotations
 
-
 import pytest
 
 httpx = pytest.importorskip("httpx")

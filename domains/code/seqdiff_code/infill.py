@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from seqdiff_code.syntax import error_tokens, relevant_errors, syntax_errors
+from seqdiff_code.syntax import error_tokens, infill_errors
 
 MAX_TOKENS_LIMIT = 192
 MAX_CANDIDATES = 32
@@ -248,12 +248,7 @@ class CodeInfiller:
 
     def _check(self, r: InfillRequest, canvas_ids: list[int]):
         text, _ = self.middle_text(canvas_ids)
-        full = (r.prefix + text + r.suffix).encode("utf-8")
-        pre = len(r.prefix.encode("utf-8"))
-        line_start = r.prefix.rfind("\n") + 1
-        line_start = len(r.prefix[:line_start].encode("utf-8"))
-        errors = relevant_errors(syntax_errors(full, r.language), pre, line_start)
-        return text, errors
+        return text, infill_errors(r.prefix, text, r.suffix, r.language)
 
 
 class _Scorer:

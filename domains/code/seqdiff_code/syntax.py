@@ -125,6 +125,13 @@ def relevant_errors(errors: list[ErrorSpan], middle_start: int, line_start: int)
     return [e for e in errors if e.end > line_start or e.end >= middle_start]
 
 
+def infill_errors(prefix: str, middle: str, suffix: str, language: str = "python") -> list[ErrorSpan]:
+    """Errors of ``prefix + middle + suffix`` that the middle may have caused (byte spans in the full text)."""
+    line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
+    full = (prefix + middle + suffix).encode("utf-8")
+    return relevant_errors(syntax_errors(full, language), len(prefix.encode("utf-8")), line_start)
+
+
 def error_tokens(errors: list[ErrorSpan], token_offsets: list[tuple[int, int]], middle_start: int,
                  middle_end: int, neighbours: int = 1, edge: int = 4) -> tuple[set[int], set[int]]:
     """Map error spans to indices into the middle's tokens.

@@ -123,15 +123,13 @@ def bench_canvases(tokenizer, length: int, n: int, seed: int = 0, context_length
 
 def bench_scores(tokenizer, canvases: list[dict], outputs: list[list[int]]) -> dict:
     """``syntax_valid_rate`` (tree-sitter, full file) and ``exact_match`` of the decoded middles."""
-    from seqdiff_code.syntax import relevant_errors, syntax_errors
+    from seqdiff_code.syntax import infill_errors
 
     valid = exact = 0
     for canvas, out in zip(canvases, outputs):
         task = canvas["task"]
         middle = tokenizer.decode(out[canvas["span"][0]: canvas["span"][1]])
-        line_start = len(task.prefix[: task.prefix.rfind("\n") + 1].encode("utf-8"))
-        full = (task.prefix + middle + task.suffix).encode("utf-8")
-        valid += not relevant_errors(syntax_errors(full), len(task.prefix.encode("utf-8")), line_start)
+        valid += not infill_errors(task.prefix, middle, task.suffix)
         exact += middle == task.middle
     n = max(1, len(canvases))
     return {"syntax_valid_rate": round(valid / n, 4), "exact_match": round(exact / n, 4)}

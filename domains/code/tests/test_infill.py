@@ -55,7 +55,7 @@ def test_infill_result_fields_and_determinism(tiny_infiller):
     a = tiny_infiller.infill("def f(x):\n    return ", "\n", max_tokens=8, candidates=2, seed=5)
     b = tiny_infiller.infill("def f(x):\n    return ", "\n", max_tokens=8, candidates=2, seed=5)
     assert (a.text, a.valid, a.nfe, a.score) == (b.text, b.valid, b.nfe, b.score)
-    assert a.candidates == 2 and a.nfe >= 1 and a.wall_s > 0 and a.canvas_length in (8, 2)
+    assert a.candidates == 2 and a.nfe >= 1 and a.canvas_length in (8, 2)
     assert len(a.canvas_tokens) == len(a.commit_step) == a.canvas_length
     assert set(a.to_dict()) >= {"text", "valid", "candidates", "remask_rounds", "nfe", "wall_s"}
     assert "<eos>" not in a.text and "<mask>" not in a.text

@@ -1,7 +1,7 @@
 import pytest
 
-from seqdiff_code.syntax import (ErrorSpan, compiles, error_tokens, is_valid, language_for_path, languages,
-                                 register_language, relevant_errors, syntax_errors)
+from seqdiff_code.syntax import (ErrorSpan, compiles, error_tokens, infill_errors, is_valid, language_for_path,
+                                 languages, register_language, relevant_errors, syntax_errors)
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -47,6 +47,13 @@ def test_error_tokens_mapping():
 def test_relevant_errors_ignores_earlier_lines():
     errors = [ErrorSpan(0, 4, "ERROR"), ErrorSpan(30, 31, "ERROR")]
     assert relevant_errors(errors, middle_start=25, line_start=20) == [errors[1]]
+
+
+def test_infill_errors_blame_the_middle_only():
+    prefix = "x = = 1\ndef f(a):\n    return "
+    assert infill_errors(prefix, "a + 1", "\n") == []  # the error on line 1 predates the middle
+    bad = infill_errors(prefix, "a +", "\n")
+    assert bad and all(e.end > len(prefix[: prefix.rfind("\n") + 1]) for e in bad)
 
 
 def test_registry():
