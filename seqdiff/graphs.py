@@ -28,10 +28,6 @@ class GraphedDenoiser:
     def new_cache(self) -> KVCache:
         return self.model.new_cache()
 
-    def eval(self) -> "GraphedDenoiser":
-        self.model.eval()
-        return self
-
     def __call__(self, tokens: Tensor, cache: KVCache | None = None, window: tuple[int, int] | None = None,
                  refresh: bool = False) -> Tensor:
         if cache is not None or window is not None or not tokens.is_cuda or torch.is_grad_enabled():
