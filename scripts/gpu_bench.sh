@@ -2,13 +2,7 @@
 # `seqdiff bench` for the bundled protein model on a lent GPU (device tool), with the bundled scorer through
 # fair-esm and natural reference rows. Carry .whl (fair-esm and biopython wheels) and .gpu (test-split sequences
 # of ../shared/data/proteins written to .gpu/ref/test_split.fasta, since ../shared does not travel).
-set -u
-export PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/out}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  && export PYTHONPATH=/tmp/site
-python3 -m pip install -q --no-deps --no-build-isolation -e . -e domains/protein > "$OUT/pip.log" 2>&1 \
-  || { cat "$OUT/pip.log"; exit 1; }
+source scripts/gpu_setup.sh
 mkdir -p ../shared/data && ln -sfn "$PWD/.gpu/ref" ../shared/data/proteins
 nvidia-smi --query-gpu=name --format=csv,noheader
 timeout 240 seqdiff bench --model protein --length 1024 --batch-size 1 --designs 8 --device cuda \

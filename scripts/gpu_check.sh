@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # One prepared call on a lent GPU (device tool): CUDA-graph equivalence tests, the latency/throughput table,
 # and a quick protein bench at batch 64. Carry .whl (biopython wheel for the protein domain).
-set -u
-export PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/out}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  && export PYTHONPATH=/tmp/site
-python3 -m pip install -q --no-deps --no-build-isolation -e . -e domains/protein > "$OUT/pip.log" 2>&1 \
-  || { cat "$OUT/pip.log"; exit 1; }
+source scripts/gpu_setup.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 timeout 300 python3 scripts/gpu_latency.py --json "$OUT/gpu_latency.json" 2>&1 | tee "$OUT/gpu_latency.log"
 timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_cache.py 2>&1 | tail -4
