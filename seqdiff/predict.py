@@ -101,4 +101,11 @@ def predict(model: Denoiser, denoise: Denoise, requests: Sequence[CanvasRequest]
     trainer = L.Trainer(callbacks=[PartWriter(out_dir)], logger=False, enable_progress_bar=False,
                         enable_model_summary=False, **trainer_kwargs)
     trainer.predict(SamplingModule(model, denoise), dataloaders=loader, return_predictions=False)
-    return merge_parts(out_dir) if trainer.is_global_zero else []
+    trainer.strategy.barrier("seqdiff-predict-parts")  # every rank's part file is written before rank 0 reads
+    if not trainer.is_global_zero:
+        return []
+    rows = merge_parts(out_dir)
+    if len(rows) != len(requests):
+        missing = sorted(set(range(len(requests))) - {r["index"] for r in rows})
+        raise RuntimeError(f"predict: part files in {out_dir} lack requests {missing[:10]}")
+    return rows
