@@ -7,8 +7,10 @@ else must come back bit-identical.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -19,20 +21,19 @@ CONFIDENCE_MEASURES = ("confidence", "margin", "entropy")
 class RowSeeds:
     """One seed per row. Each draw uses a fresh generator seeded from (row seed, loop step, draw number),
     so a row's noise depends on nothing else in the batch: batching, padding (rows are right-padded, and
-    the leading elements of a draw do not depend on its length) and sharding never change a row."""
+    the leading elements of a draw do not depend on its length) and sharding never change a row.
+
+    Stateless: the loop numbers the steps (``serial``) and the draws within a step (``draw``)."""
 
     def __init__(self, seeds: list[int], device: torch.device | str = "cpu"):
-        self.seeds, self.device = [int(s) for s in seeds], torch.device(device)
-        self._draws: dict[int, int] = {}
+        self.seeds, self.device = tuple(int(s) for s in seeds), torch.device(device)
 
     def __len__(self) -> int:
         return len(self.seeds)
 
-    def uniform(self, shape: tuple[int, ...], serial: int, dtype: torch.dtype) -> Tensor:
+    def uniform(self, shape: tuple[int, ...], serial: int, draw: int, dtype: torch.dtype) -> Tensor:
         if len(self.seeds) != shape[0]:
             raise ValueError(f"{len(self.seeds)} row seeds for a batch of {shape[0]}")
-        draw = self._draws.get(serial, 0)
-        self._draws[serial] = draw + 1
         rows = []
         for seed in self.seeds:
             g = torch.Generator(device=self.device).manual_seed(
@@ -60,6 +61,9 @@ class StepContext:
     # different points of their own plans. Samplers read ``steps_of_rows()``, never these directly.
     row_step: Tensor | None = None  # [B] long
     row_num_steps: Tensor | None = None  # [B] long
+    # Numbers the draws within this step (RowSeeds noise); the loop makes one counter per step and
+    # wrappers' ``replace(ctx, ...)`` copies share it, so two draws in one step never repeat.
+    draws: Iterator[int] = field(default_factory=itertools.count, compare=False)
 
     def steps_of_rows(self) -> tuple[Tensor, Tensor]:
         """(step [B], num_steps [B]) as long tensors: the per-row overrides, else the scalars broadcast."""
@@ -78,7 +82,7 @@ class StepContext:
         """U[0,1) noise of ``shape`` (leading dim = batch); all sampler randomness goes through here."""
         device = self.editable.device
         if isinstance(self.generator, RowSeeds):
-            return self.generator.uniform(shape, self.serial, dtype).to(device)
+            return self.generator.uniform(shape, self.serial, next(self.draws), dtype).to(device)
         return torch.rand(shape, generator=self.generator, dtype=dtype, device=device)
 
 
@@ -91,6 +95,15 @@ class Sampler(Protocol):
     def step(self, logits: Tensor, x: Tensor, ctx: StepContext) -> Tensor: ...
 
 
+@runtime_checkable
+class WindowedSampler(Sampler, Protocol):
+    """A sampler that decodes one window of the canvas at a time (blockwise). The KV caches need it:
+    ``window`` is the span [start, end) the next step may change. A wrapper either forwards ``window``
+    from its inner sampler or is not a ``WindowedSampler`` (and the loop refuses a cache with it)."""
+
+    def window(self, x: Tensor, editable: Tensor, mask_id: int) -> tuple[int, int]: ...
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     """How a token is drawn from logits. temperature 0 = argmax."""
@@ -100,11 +113,11 @@ class SamplingOptions:
     top_p: float | None = None
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature={self.temperature} must be >= 0 (0 = greedy)")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature={self.temperature} must be a finite number >= 0 (0 = greedy)")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k={self.top_k} must be >= 1")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
+        if self.top_p is not None and not 0 < self.top_p <= 1:  # also refuses nan
             raise ValueError(f"top_p={self.top_p} must be in (0, 1]")
 
 

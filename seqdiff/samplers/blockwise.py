@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from seqdiff.samplers.base import Sampler, StepContext
+from seqdiff.samplers.remask import RemaskSampler
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,11 @@ class BlockwiseSampler:
     def __post_init__(self) -> None:
         if self.block_length < 1:
             raise ValueError(f"block_length={self.block_length} must be >= 1")
-        if not hasattr(self.inner, "step") or not hasattr(self.inner, "planned_steps"):
+        if not isinstance(self.inner, Sampler):
             raise TypeError(f"inner={self.inner!r} is not a Sampler (needs planned_steps and step)")
+        if isinstance(self.inner, RemaskSampler):
+            raise TypeError("RemaskSampler follows the loop's clock, not a block's plan: use "
+                            "RemaskSampler(BlockwiseSampler(...)) instead of BlockwiseSampler(RemaskSampler(...))")
 
     def _num_blocks(self, n: int) -> int:
         return max(1, math.ceil(n / self.block_length))

@@ -1,4 +1,5 @@
-"""The one denoising loop: calls the model, counts model calls (NFE), owns the cache and the callbacks."""
+"""The one denoising loop: calls the model, counts model calls (NFE), owns the cache, the bans, the
+commit-time log-probabilities and cancellation, so no caller rebuilds them with hooks and callbacks."""
 
 from __future__ import annotations
 
@@ -11,13 +12,27 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from seqdiff.model import Denoiser
-from seqdiff.samplers.base import Noise, Sampler, StepContext
+from seqdiff.samplers.base import Noise, Sampler, StepContext, WindowedSampler
 
 CACHE_MODES = ("none", "prefix", "dual")
 
 LogitsHook = Callable[[int, Tensor, Tensor], Tensor]  # (step, x, logits) -> logits
-Validator = Callable[[Tensor], Tensor]  # canvas [B, L] -> bool [B, L] positions to re-mask
-StepCallback = Callable[[int, Tensor], None]  # (step, canvas) after each step
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A validator's verdict on a finished canvas: positions to re-mask and decode again, and positions
+    whose current token is banned there for the rest of the run (so a round never repeats a mistake)."""
+
+    remask: Tensor  # [B, L] bool
+    ban: Tensor | None = None  # [B, L] bool, a subset of ``remask`` in practice
+
+
+Validator = Callable[[Tensor], "Tensor | Repair"]  # canvas [B, L] -> positions to re-mask, or a Repair
+
+
+class DenoiseError(RuntimeError):
+    """The loop ran out of steps with masked positions left (a sampler that does not finish its plan)."""
 
 
 @dataclass
@@ -27,8 +42,12 @@ class DenoiseResult:
     steps: int  # sampler steps
     tokens_per_step: list[int]  # positions committed at each step (whole batch)
     commit_step: Tensor  # [B, L]: step at which a position was last committed, -1 if never masked
+    # [B, L] float32: log-probability of each committed token under the distribution the sampler was handed
+    # at its commit step (after the hook and every ban, temperature 1, before top-k/top-p); 0 elsewhere
+    token_logprob: Tensor
     remask_rounds: int
     wall_s: float
+    stopped: bool = False  # ``should_stop`` ended the run early: masks may remain
 
 
 @dataclass(frozen=True)
@@ -49,13 +68,14 @@ class CacheOptions:
         return self.mode == "none" or self.refresh_every == 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class Denoise:
     """Configuration of a denoising run; ``__call__`` runs it.
 
     ``reuse_logits``: when a step changes no token, the next step reuses the previous logits instead of
     calling the model again (exact: the denoiser takes no time input, so the same canvas gives the same
-    logits). Turn it off only to check that claim."""
+    logits). Turn it off only to check that claim. ``should_stop()`` is polled before every step; when it
+    returns True the run ends at once and the result says ``stopped=True``."""
 
     sampler: Sampler
     banned_ids: Iterable[int] = ()
@@ -63,17 +83,21 @@ class Denoise:
     validator: Validator | None = None
     max_remask_rounds: int = 0
     cache: CacheOptions = field(default_factory=CacheOptions)
-    callback: StepCallback | None = None
+    should_stop: Callable[[], bool] | None = None
     progress: bool = False
     reuse_logits: bool = True
+    max_steps_factor: int = 4  # the loop stops after factor * planned + L steps (adaptive samplers overrun)
 
     def __post_init__(self) -> None:
         if isinstance(self.cache, str):
-            self.cache = CacheOptions(mode=self.cache)
-        if self.cache.mode != "none" and not callable(getattr(self.sampler, "window", None)):
+            object.__setattr__(self, "cache", CacheOptions(mode=self.cache))
+        object.__setattr__(self, "banned_ids", tuple(int(i) for i in self.banned_ids))
+        if self.cache.mode != "none" and not isinstance(self.sampler, WindowedSampler):
             raise ValueError(f"cache={self.cache.mode!r} needs a blockwise sampler (one that decodes a window at "
                              f"a time); {type(self.sampler).__name__} decodes everywhere at once. Use "
                              f"BlockwiseSampler(inner=..., block_length=32) or cache='none'.")
+        if self.max_remask_rounds < 0:
+            raise ValueError(f"max_remask_rounds={self.max_remask_rounds} must be >= 0")
         if self.max_remask_rounds and self.validator is None:
             raise ValueError("max_remask_rounds > 0 needs a validator")
 
@@ -86,27 +110,33 @@ class Denoise:
         start = time.perf_counter()
         x = x.clone()
         editable = editable.to(device=x.device, dtype=torch.bool)
-        banned = torch.tensor(sorted({cfg.mask_id, *self.banned_ids}), device=x.device, dtype=torch.long)
-        commit_step = torch.full_like(x, -1)
-        state = _LoopState()
+        state = _LoopState(
+            banned=torch.tensor(sorted({cfg.mask_id, *self.banned_ids}), device=x.device, dtype=torch.long),
+            commit_step=torch.full_like(x, -1), logprob=torch.zeros(x.shape, dtype=torch.float32, device=x.device))
         rounds = 0
         bar = tqdm(total=int(((x == cfg.mask_id) & editable).sum()), disable=not self.progress,
                    desc="denoising", unit="tok", leave=False)
         while True:
-            self._decode(model, x, editable, banned, generator, commit_step, state, bar)
-            if self.validator is None or rounds >= self.max_remask_rounds:
+            self._decode(model, x, editable, generator, state, bar)
+            if state.stopped or self.validator is None or rounds >= self.max_remask_rounds:
                 break
-            bad = self.validator(x) & editable
+            verdict = self.validator(x)
+            repair = verdict if isinstance(verdict, Repair) else Repair(remask=verdict)
+            bad = repair.remask.to(x.device) & editable
             if not bad.any():
                 break
+            if repair.ban is not None:
+                state.ban(repair.ban.to(x.device) & editable, x)
             rounds += 1
             x[bad] = cfg.mask_id
+            state.logprob[bad] = 0.0
             bar.total += int(bad.sum())
         bar.close()
         return DenoiseResult(tokens=x, nfe=state.nfe, steps=state.steps, tokens_per_step=state.per_step,
-                             commit_step=commit_step, remask_rounds=rounds, wall_s=time.perf_counter() - start)
+                             commit_step=state.commit_step, token_logprob=state.logprob, remask_rounds=rounds,
+                             wall_s=time.perf_counter() - start, stopped=state.stopped)
 
-    def _decode(self, model, x, editable, banned, generator, commit_step, state, bar) -> None:
+    def _decode(self, model, x, editable, generator, state: "_LoopState", bar) -> None:
         mask_id = model.config.mask_id
         masked = (x == mask_id) & editable
         num_steps = self.sampler.planned_steps(int(masked.sum(-1).max()))
@@ -116,10 +146,17 @@ class Denoise:
         rows = None if bool(active.all()) else active.nonzero().squeeze(1)
         kv = model.new_cache() if self.cache.mode != "none" else None
         logits, window, last_refresh = None, None, 0
-        for i in range(num_steps * 4 + x.shape[1]):  # adaptive samplers may need more than planned
+        limit = num_steps * self.max_steps_factor + x.shape[1]
+        for i in range(limit + 1):
             masked = (x == mask_id) & editable
             if not masked.any():
-                break
+                return
+            if self.should_stop is not None and self.should_stop():
+                state.stopped = True
+                return
+            if i == limit:
+                raise DenoiseError(f"{type(self.sampler).__name__} left {int(masked.sum())} masked positions after "
+                                   f"{limit} steps (planned {num_steps}); it does not finish its plan")
             ctx = StepContext(step=i, num_steps=num_steps, mask_id=mask_id, editable=editable,
                               generator=generator, serial=state.steps)
             if kv is not None:
@@ -139,19 +176,22 @@ class Denoise:
                 full = logits.new_zeros(x.shape + logits.shape[-1:])
                 full[:, window[0]:window[1]] = logits
             hooked = full if self.logits_hook is None else self.logits_hook(i, x, full)
-            hooked = hooked.float().index_fill(-1, banned, float("-inf"))
+            hooked = state.apply_bans(hooked.float())
             x_new = self.sampler.step(hooked, x, ctx)
             changed = x_new != x
             committed = int(changed.sum())
-            commit_step[changed] = state.steps
+            if committed:
+                state.commit_step[changed] = state.steps
+                state.logprob[changed] = 0.0  # a refinement sampler may re-mask a committed token
+                new = changed & (x_new != mask_id)
+                picked = torch.log_softmax(hooked[new], dim=-1).gather(-1, x_new[new].unsqueeze(-1))
+                state.logprob[new] = picked.squeeze(-1)
             state.steps += 1
             state.per_step.append(committed)
             bar.update(committed)
             x.copy_(x_new)
             if committed or not self.reuse_logits:
                 logits = None  # the canvas changed: the next step needs a fresh model call
-            if self.callback is not None:
-                self.callback(state.steps - 1, x)
 
     def _cached_forward(self, model, x, kv, new_window, window, i, last_refresh, rows):
         """Prefix cache: recompute [start, L); dual cache: recompute [start, end) only. A full refresh runs
@@ -180,6 +220,27 @@ def _rows_forward(model, x: Tensor, rows: Tensor | None, **kwargs) -> Tensor:
 
 @dataclass
 class _LoopState:
+    """Everything one call of ``Denoise`` accumulates; made fresh per call, so runs never share state."""
+
+    banned: Tensor  # ids banned everywhere (mask and the caller's ``banned_ids``)
+    commit_step: Tensor
+    logprob: Tensor
     nfe: int = 0
     steps: int = 0
     per_step: list[int] = field(default_factory=list)
+    stopped: bool = False
+    position_bans: list[Tensor] = field(default_factory=list)  # [n, 3] (row, position, token) per repair
+
+    def ban(self, where: Tensor, x: Tensor) -> None:
+        rows, cols = where.nonzero(as_tuple=True)
+        self.position_bans.append(torch.stack([rows, cols, x[rows, cols]], dim=1))
+
+    def apply_bans(self, logits: Tensor) -> Tensor:
+        logits = logits.index_fill(-1, self.banned, float("-inf"))
+        if self.position_bans:
+            r, c, t = torch.cat(self.position_bans).unbind(1)
+            logits[r, c, t] = float("-inf")
+        return logits
+
+
+__all__ = ["CACHE_MODES", "CacheOptions", "Denoise", "DenoiseError", "DenoiseResult", "Repair", "Validator"]

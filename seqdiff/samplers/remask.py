@@ -44,6 +44,9 @@ class RemaskSampler:
         return self.inner.planned_steps(num_masked) + self.refine_steps
 
     def step(self, logits: Tensor, x: Tensor, ctx: StepContext) -> Tensor:
+        if ctx.row_step is not None:
+            raise ValueError("RemaskSampler follows the loop's clock and cannot run inside a wrapper with per-row "
+                             "plans (BlockwiseSampler); wrap the other way: RemaskSampler(BlockwiseSampler(...))")
         inner_steps = max(1, ctx.num_steps - self.refine_steps)
         if ctx.step < inner_steps:
             x_new = self.inner.step(logits, x, replace(ctx, num_steps=inner_steps))

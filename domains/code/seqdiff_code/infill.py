@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from seqdiff.samplers.loop import Repair
 from seqdiff_code.syntax import error_tokens, infill_errors
 
 MAX_TOKENS_LIMIT = 192
@@ -35,7 +36,7 @@ MAX_CANDIDATES = 32
 
 
 class InfillCancelled(Exception):
-    """Raised by ``infill_many`` when its ``should_stop()`` returns True between steps."""
+    """Raised by ``infill_many`` when its ``should_stop()`` returns True between steps (the loop stops)."""
 
 
 @dataclass(frozen=True)
@@ -207,16 +208,17 @@ class CodeInfiller:
         max_canvas = max(r.canvas for r in rows)
         steps = self.steps or max(1, math.ceil(max_canvas / 2))
         sampler = ConfidenceSampler(steps=steps, sampling=SamplingOptions(temperature=temperature))
-        scorer = _Scorer(x, editable, self.banned, should_stop)
         constrained_rows = [reqs[r.request].constrained for r in rows]
-        validator = _SyntaxValidator(self, reqs, rows, spans, constrained_rows, scorer) \
-            if any(constrained_rows) else None
-        denoise = Denoise(sampler=sampler, banned_ids=self.banned, logits_hook=scorer.hook, validator=validator,
-                          max_remask_rounds=self.max_remask_rounds if validator else 0, callback=scorer.callback)
+        validator = _SyntaxValidator(self, reqs, rows, spans, constrained_rows) if any(constrained_rows) else None
+        denoise = Denoise(sampler=sampler, banned_ids=self.banned, validator=validator,
+                          max_remask_rounds=self.max_remask_rounds if validator else 0, should_stop=should_stop)
         out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
+        if out.stopped:
+            raise InfillCancelled("infill cancelled")
         wall = time.perf_counter() - start
         tokens = out.tokens.cpu()
-        scores = scorer.mean_scores()
+        counts = editable.sum(-1).clamp(min=1).cpu()
+        scores = (out.token_logprob.cpu() * editable.cpu()).sum(-1).div(counts).tolist()
         results = []
         for ri, r in enumerate(reqs):
             members = [b for b, row in enumerate(rows) if row.request == ri]
@@ -251,56 +253,19 @@ class CodeInfiller:
         return text, infill_errors(r.prefix, text, r.suffix, r.language)
 
 
-class _Scorer:
-    """Logits hook + step callback: bans ids (specials, rejected tokens), records each committed token's
-    log-probability, and checks ``should_stop`` between steps."""
-
-    def __init__(self, x, editable, banned, should_stop):
-        self.prev = x.clone()
-        self.editable = editable
-        self.logp = torch.zeros(x.shape, dtype=torch.float32)
-        self.last = None
-        self.rejected: list[tuple[int, int, int]] = []  # (row, position, token) banned for the rest of the call
-        self.should_stop = should_stop
-
-    def hook(self, step, x, logits):
-        if self.rejected:
-            logits = logits.float()  # in place is fine: bans are permanent and the loop may reuse these logits
-            rows, cols, ids = zip(*self.rejected)
-            logits[list(rows), list(cols), list(ids)] = float("-inf")
-        self.last = logits
-        return logits
-
-    def callback(self, step, x):
-        changed = (x != self.prev) & self.editable
-        if changed.any():
-            logp = torch.log_softmax(self.last[changed].float(), dim=-1)  # [n, V]: only the new commits
-            picked = logp.gather(-1, x[changed].unsqueeze(-1)).squeeze(-1)
-            self.logp[changed.cpu()] = picked.cpu()
-        self.prev = x.clone()
-        if self.should_stop is not None and self.should_stop():
-            raise InfillCancelled("infill cancelled")
-
-    def reject(self, row: int, position: int, token: int) -> None:
-        self.rejected.append((row, position, token))
-
-    def mean_scores(self) -> list[float]:
-        counts = self.editable.sum(-1).clamp(min=1).cpu()
-        return ((self.logp * self.editable.cpu()).sum(-1) / counts).tolist()
-
-
 class _SyntaxValidator:
     """The core loop's validator: canvas [B, L] → positions to re-mask (error tokens and neighbours).
 
     Only requests with no syntax-valid candidate yet are repaired: the winner is the best valid candidate,
     so once one exists another round would cost model calls without changing whether the result is valid."""
 
-    def __init__(self, infiller, reqs, rows, spans, constrained_rows, scorer):
+    def __init__(self, infiller, reqs, rows, spans, constrained_rows):
         self.infiller, self.reqs, self.rows, self.spans = infiller, reqs, rows, spans
-        self.constrained_rows, self.scorer = constrained_rows, scorer
+        self.constrained_rows = constrained_rows
 
-    def __call__(self, x):
+    def __call__(self, x) -> Repair:
         bad = torch.zeros_like(x, dtype=torch.bool)
+        ban = torch.zeros_like(x, dtype=torch.bool)
         mask_id = self.infiller.tokenizer.mask_id
         found: dict[int, tuple[list[int], str, list]] = {}
         for b, row in enumerate(self.rows):
@@ -321,7 +286,7 @@ class _SyntaxValidator:
             offsets = [(base + s, base + t) for s, t in offsets]
             direct, context = error_tokens(errors, offsets, base, base + len(text.encode("utf-8")))
             for i in direct:
-                self.scorer.reject(b, a + i, ids[i])
+                ban[b, a + i] = True  # the token that caused the error is never committed there again
             for i in direct | context:
                 bad[b, a + i] = True
-        return bad
+        return Repair(remask=bad, ban=ban)

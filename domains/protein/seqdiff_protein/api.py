@@ -200,26 +200,6 @@ def load_generator(path: str | Path | None, device: str = "cpu", download: bool 
 
 
 # ----- the designer ---------------------------------------------------------------------------------------
-class _ConfidenceTracker:
-    """Logits hook + step callback recording p(committed residue) at the step each position is committed."""
-
-    def __init__(self, shape, banned: list[int], device):
-        self.banned = torch.tensor(banned, device=device)
-        self.conf = torch.full(shape, float("nan"))
-        self.prev = self.probs = None
-
-    def hook(self, step, x, logits):
-        self.prev = x.clone()
-        self.probs = logits.float().index_fill(-1, self.banned, float("-inf")).softmax(-1)
-        return logits
-
-    def callback(self, step, x):
-        changed = x != self.prev
-        if changed.any():
-            p = self.probs.gather(-1, x.unsqueeze(-1)).squeeze(-1)
-            self.conf[changed.cpu()] = p[changed].float().cpu()
-
-
 def make_sampler(name: str, steps: int, temperature: float, top_k: int | None, top_p: float | None,
                  noise=None, remasking: str = "low_confidence"):
     from seqdiff.noise import NoiseConfig
@@ -385,14 +365,14 @@ class ProteinDesigner:
         nsteps = steps if steps is not None else max(1, math.ceil(n_generated / 8))
         sampler = make_sampler(sampler_name, nsteps, temperature, top_k, top_p, self.noise, remasking)
         banned = nonstandard_ids(tok)
-        tracker = _ConfidenceTracker(tuple(x.shape), banned, self.device)
         denoise = Denoise(sampler=sampler, banned_ids=banned, validator=guard,
-                          max_remask_rounds=rounds if guard is not None else 0,
-                          logits_hook=tracker.hook, callback=tracker.callback)
+                          max_remask_rounds=rounds if guard is not None else 0)
         gens = row_generators([lay.seed for lay in batch], device=self.device)
         out = denoise(self.model, x, edit, generator=gens)
         seqs = [tok.decode(row.tolist()) for row in out.tokens.cpu()]
-        confs = [tracker.conf[b, 1:-1].tolist() for b in range(len(batch))]
+        # p(residue) at the step it was committed; NaN where nothing was decoded (motif, cls, eos)
+        conf = torch.where(out.commit_step >= 0, out.token_logprob.exp(), float("nan")).cpu()
+        confs = [conf[b, 1:-1].tolist() for b in range(len(batch))]
         return seqs, confs, nsteps
 
     def _record(self, lay: Layout, seq: str, conf, kind: str, settings: dict, scorer, index, guard,
