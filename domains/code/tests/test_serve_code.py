@@ -10,8 +10,8 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("seqdiff_code.infill")
 torch = pytest.importorskip("torch")
 
-from seqdiff.serve import ServeConfig, create_app  # noqa: E402
-from seqdiff.serve.backend import CodeInfillerBackend, InfillRequest, StopSignal  # noqa: E402
+from seqdiff_code.serve import ServeConfig, create_app  # noqa: E402
+from seqdiff_code.serve.backend import CodeInfillerBackend, InfillRequest, StopSignal  # noqa: E402
 from seqdiff.serve.server import ThreadedServer  # noqa: E402
 
 
