@@ -214,7 +214,7 @@ def _check_unique(contributions: Sequence[ServeContribution]) -> None:
     for c in contributions:
         for route in c.routes:
             if route.path in owner:
-                raise ValueError(f"{c.name} and {owner[route.path]} both serve {route.path}")
+                raise ValueError(f"{route.path} is served by both {owner[route.path]} and {c.name}")
             owner[route.path] = c.name
 
 

@@ -108,6 +108,11 @@ def select(args: argparse.Namespace) -> tuple[list[ServeContribution], dict[str,
     return chosen, options
 
 
+def describe(contributions: list[ServeContribution]) -> str:
+    """Which domain contributed which routes, as ``seqdiff serve`` prints it at start-up."""
+    return "\n".join(f"  {c.name}: {c.description}\n    {', '.join(c.route_names())}" for c in contributions)
+
+
 def serve(args: argparse.Namespace) -> int:
     try:
         from seqdiff.serve.app import HostConfig, create_app
@@ -129,8 +134,7 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(contributions, config, options)
     print(f"seqdiff serve: http://{args.host}:{args.port}; GET /health answers 503 until every model is loaded",
           file=sys.stderr)
-    for c in contributions:
-        print(f"  {c.name}: {c.description}\n    {', '.join(c.route_names())}", file=sys.stderr)
+    print(describe(contributions), file=sys.stderr)
     failure = run(app, args.host, args.port, log_level=args.log_level)
     if failure is not None:
         raise ValueError(f"a model failed to load, so the server stopped: {failure}")
