@@ -18,7 +18,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from seqdiff.plugins import load_domain  # noqa: E402
 from seqdiff.serve import HttpError, ServeContribution  # noqa: E402
-from seqdiff.serve.app import HostConfig, create_app  # noqa: E402
+from seqdiff.serve.app import HostConfig, create_app, read_json  # noqa: E402
 from seqdiff.serve.batching import Batcher  # noqa: E402
 from seqdiff.serve.body import json_response  # noqa: E402
 from seqdiff.serve.command import describe  # noqa: E402
@@ -154,15 +154,23 @@ def test_batcher_is_generic_and_counts_rows():
     assert calls == [["a"], ["b"], ["c"], ["d"]]  # 2 + 2 rows > max_batch 3: one each
 
 
+async def _echo(request):
+    return json_response(200, await read_json(request))
+
+
+ECHO = ServeContribution(name="e", description="d", routes=(Route("/e", _echo, methods=["POST"]),),
+                         load=lambda o: None)
+
+
 def test_body_limit_is_413():
-    async def echo(request):
-        from seqdiff.serve.app import read_json
-
-        return json_response(200, await read_json(request))
-
-    c = ServeContribution(name="e", description="d", routes=(Route("/e", echo, methods=["POST"]),),
-                          load=lambda o: None)
-    with TestClient(create_app([c], HostConfig(max_body_bytes=10))) as client:
+    with TestClient(create_app([ECHO], HostConfig(max_body_bytes=10))) as client:
         assert client.post("/e", json={"a": 1}).json() == {"a": 1}
         assert client.post("/e", json={"a": "x" * 20}).status_code == 413
         assert client.post("/e", content=b"[1]").status_code == 400
+
+
+def test_lone_surrogate_is_400_not_500():
+    with TestClient(create_app([ECHO])) as client:
+        r = client.post("/e", content=b'{"input_prefix": "s = \'\\ud800\'\\n"}')
+        assert r.status_code == 400 and "surrogate" in r.json()["error"]["message"]
+        assert client.post("/e", content='{"a": "\\ud83d\\ude00"}'.encode()).json() == {"a": "\U0001f600"}

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from seqdiff.serve.batching import Batcher
+from seqdiff.serve.batching import Batcher, Cancelled
 from seqdiff.serve.body import json_response, parse_json_object, read_body
 from seqdiff.serve.contribution import ErrorBody, ServeContribution, ServeOptions
 from seqdiff.serve.errors import HttpError, default_error_body
@@ -123,6 +124,28 @@ def batcher(request: Request, name: str) -> Batcher:
 async def read_json(request: Request) -> dict:
     """The request body as a JSON object, within the host's body limit."""
     return parse_json_object(await read_body(request, host_state(request).config.max_body_bytes))
+
+
+async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            cancel.set()
+            return
+
+
+async def job_result(request: Request, future: asyncio.Future, cancel: threading.Event) -> Any:
+    """Await a batcher job; a client that disconnects meanwhile sets ``cancel`` (a queued job is dropped, a
+    running one sees it through ``should_stop``). A cancelled job is a 503; other failures propagate."""
+    watcher = asyncio.create_task(_watch_disconnect(request, cancel))
+    try:
+        return await future
+    except Cancelled:
+        raise HttpError("request cancelled", status=503) from None
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
 
 
 def error_response(request: Request, err: HttpError) -> Response:

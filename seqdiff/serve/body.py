@@ -37,6 +37,11 @@ def parse_json_object(raw: bytes) -> dict:
         raise HttpError(f"request body is not valid JSON: {err}") from None
     if not isinstance(data, dict):
         raise HttpError(f"request body must be a JSON object, got {type(data).__name__}")
+    try:  # JSON can escape a lone UTF-16 surrogate ("\\ud800"), which no tokenizer or file can take
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise HttpError(f"request body holds a lone UTF-16 surrogate ({err.object[err.start:err.end]!a}); "
+                        f"send valid Unicode text") from None
     return data
 
 

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from seqdiff.serve.app import batcher, read_json, service
-from seqdiff.serve.batching import Cancelled, QueueFull
+from seqdiff.serve.app import batcher, job_result, read_json, service
+from seqdiff.serve.batching import QueueFull
 from seqdiff.serve.body import json_response
 from seqdiff.serve.contribution import ServeContribution, ServeOptions
 from seqdiff.serve.errors import HttpError, default_error_body
@@ -167,14 +167,12 @@ def _design_batch(designer) -> Callable[[list, Callable[[], bool]], list]:
 async def designs(request: Request) -> Response:
     service(request, NAME)
     fields = parse_fields(await read_json(request))
+    cancel = threading.Event()
     try:
-        future = batcher(request, NAME).enqueue(fields, threading.Event(), rows=fields.get("num_designs", 1))
+        future = batcher(request, NAME).enqueue(fields, cancel, rows=fields.get("num_designs", 1))
     except QueueFull as err:
         raise HttpError(f"Server busy: {err}; retry shortly", status=503) from None
-    try:
-        result = await future
-    except Cancelled:
-        raise HttpError("request cancelled", status=503) from None
+    result = await job_result(request, future, cancel)
     if isinstance(result, ValueError):
         raise HttpError(str(result))
     if "text/x-fasta" in request.headers.get("accept", ""):

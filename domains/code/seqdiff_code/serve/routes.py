@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -17,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from seqdiff.serve.app import batcher, read_json, service
+from seqdiff.serve.app import batcher, job_result, read_json, service
 from seqdiff.serve.batching import Cancelled, QueueFull
 from seqdiff.serve.body import json_response
 from seqdiff.serve.contribution import ServeContribution, ServeOptions, positive_int
@@ -58,14 +57,6 @@ def _empty(n: int) -> list[Completion]:
     return [Completion(text="", finish_reason="limit", tokens_predicted=0) for _ in range(n)]
 
 
-async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            cancel.set()
-            return
-
-
 async def _stream(proto: Protocol, call, backend: InfillBackend, future, cancel: threading.Event, n: int):
     try:
         completions = _empty(n) if future is None else await future
@@ -82,23 +73,20 @@ async def _stream(proto: Protocol, call, backend: InfillBackend, future, cancel:
 
 
 async def _await_completions(request: Request, future: asyncio.Future, cancel: threading.Event) -> list[Completion]:
-    watcher = asyncio.create_task(_watch_disconnect(request, cancel))
     try:
-        return await future
-    except Cancelled:
-        raise HttpError("request cancelled", status=503) from None
+        return await job_result(request, future, cancel)
+    except HttpError:
+        raise
     except Exception as err:
         log.exception("backend failed")
         raise HttpError(f"backend failed: {type(err).__name__}: {err}", status=500) from None
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await watcher
 
 
 async def _complete(request: Request, proto: Protocol) -> Response:
     svc: CodeService = service(request, NAME)
-    call = proto.parse(await read_json(request), svc.config, svc.backend)
+    data = await read_json(request)
+    # parsing counts tokens (fitting the context): off the event loop, so big prompts never stall /health
+    call = await asyncio.to_thread(proto.parse, data, svc.config, svc.backend)
     req = call.request
     cancel = threading.Event()
     future = None
