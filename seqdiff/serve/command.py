@@ -85,7 +85,7 @@ def model_domain(path: Path) -> str:
 def select(args: argparse.Namespace) -> tuple[list[ServeContribution], dict[str, ServeOptions]]:
     """The contributions to mount and each one's loader options."""
     available = dict(args.serve_contributions)
-    wanted = args.domain or sorted(available)
+    wanted = list(dict.fromkeys(args.domain)) if args.domain else sorted(available)
     unknown = [name for name in wanted if name not in available]
     if unknown:
         raise ValueError(f"--domain {unknown[0]}: no installed domain of that name serves anything; "
