@@ -72,6 +72,8 @@ class HostState:
 
     async def load_all(self) -> None:
         for contribution in self.contributions:
+            if self.load_errors and self.on_load_failure is not None:
+                return  # the runner is stopping the server: loading more would only delay the exit
             await self._load(contribution)
 
     async def _load(self, c: ServeContribution) -> None:
