@@ -9,7 +9,7 @@ import sys
 from typing import Sequence
 
 from seqdiff import __version__
-from seqdiff.serve.command import add_parser as add_serve_parser
+from seqdiff.serve import command as serve_command
 
 
 class UsageError(Exception):
@@ -44,10 +44,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from seqdiff.serve.command import serve
-
     try:
-        return serve(args)
+        return serve_command.serve(args)
     except ValueError as err:
         raise UsageError(str(err)) from None
 
@@ -96,7 +94,7 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoints/last.ckpt")
     p.set_defaults(func=_cmd_train)
 
-    add_serve_parser(sub, with_domains)
+    serve_command.add_parser(sub, with_domains)
     sub.choices["serve"].set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("bench", help="speed and quality of samplers and caches against the naive baseline",
