@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from torch.utils.data import Dataset
 
 from seqdiff.samplers.base import Sampler
 from seqdiff.tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from seqdiff.serve.contribution import ServeContribution
 
 
 @runtime_checkable
@@ -45,5 +48,7 @@ class Domain(Protocol):
     def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
         """Register CLI subcommands; each sets ``func(args) -> int``."""
 
-    def routes(self) -> list:
-        """Starlette/FastAPI routes the HTTP server mounts (may be empty)."""
+    def serve(self) -> ServeContribution | None:
+        """What this domain adds to ``seqdiff serve`` (routes, a model loader run in a worker thread at
+        start-up, extra CLI arguments, a one-line description), or None to serve nothing. Called when the
+        CLI is built, so it must be cheap: load models in the contribution's ``load``."""

@@ -1,20 +1,14 @@
-"""``seqdiff serve``: an infill server speaking llama.cpp's ``/infill`` and OpenAI's ``/v1/completions``,
-so editor plugins (llama.vim, llama.vscode, Continue, minuet, Tabby) work by changing a URL.
+"""``seqdiff serve``: a small HTTP host for what the installed domains contribute (``Domain.serve``).
 
-Needs the ``serve`` extra (starlette/fastapi + uvicorn). Modules: ``app`` (ASGI app factory), ``llama`` and
-``openai`` (the two protocols), ``fim`` (FIM sentinels), ``batching`` (request batcher), ``backend`` (the
-``InfillBackend`` protocol, a fake, and the code-domain adapter)."""
+The core keeps the host only: ``app`` (app factory, lifespan, readiness, API key, error envelopes),
+``body`` (size limits, JSON), ``batching`` (a generic request batcher), ``server`` (the uvicorn runner),
+``command`` (the CLI). The protocols are the domains' routes: the code domain serves llama.cpp ``/infill``
+and OpenAI ``/v1/completions`` for editors, the protein domain ``POST /v1/protein/designs``.
 
-from seqdiff.serve.backend import (CodeInfillerBackend, Completion, EchoBackend, ExtraChunk, InfillBackend,
-                                   InfillRequest, StopSignal)
-from seqdiff.serve.common import ServeConfig
+Needs the ``serve`` extra (starlette + uvicorn) except for ``contribution``, which domains import to
+declare what they serve."""
 
+from seqdiff.serve.contribution import ServeContribution, ServeOptions, positive_int
+from seqdiff.serve.errors import HttpError
 
-def create_app(backend, config=None):
-    from seqdiff.serve.app import create_app as _create
-
-    return _create(backend, config)
-
-
-__all__ = ["CodeInfillerBackend", "Completion", "EchoBackend", "ExtraChunk", "InfillBackend", "InfillRequest",
-           "ServeConfig", "StopSignal", "create_app"]
+__all__ = ["HttpError", "ServeContribution", "ServeOptions", "positive_int"]

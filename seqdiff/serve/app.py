@@ -1,7 +1,8 @@
-"""The ASGI app: routes, body limits, readiness, auth, the batcher, and cancellation on disconnect.
+"""The HTTP host: mounts the domains' contributions, loads them in worker threads after start-up (``GET
+/health`` answers 503 ``Loading model`` until all have loaded, as llama.cpp does), runs their batchers,
+checks the API key, and turns every refusal into the envelope of the protocol at that path.
 
-``create_app(backend, config)`` takes a backend or a zero-argument factory; a factory runs in a thread after
-start-up, and until it returns ``GET /health`` answers 503 ``Loading model`` as llama.cpp does."""
+Handlers are module-level and read the ``HostState`` stored on the app (``request.app.state.seqdiff``)."""
 
 from __future__ import annotations
 
@@ -10,84 +11,121 @@ import contextlib
 import hmac
 import logging
 import threading
-import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
-from seqdiff.serve import llama, openai
-from seqdiff.serve.backend import Completion, InfillBackend
-from seqdiff.serve.batching import Batcher, Cancelled, QueueFull
-from seqdiff.serve.common import BadRequest, ServeConfig, dumps, parse_body
+from seqdiff.serve.batching import Batcher, Cancelled
+from seqdiff.serve.body import json_response, parse_json_object, read_body
+from seqdiff.serve.contribution import ErrorBody, ServeContribution, ServeOptions
+from seqdiff.serve.errors import HttpError, default_error_body
 
 log = logging.getLogger("seqdiff.serve")
 
-BackendSource = InfillBackend | Callable[[], InfillBackend]
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+PUBLIC_PATHS = ("/health", "/v1/health")  # open without the API key, as in llama.cpp
 
 
-class ServerState:
-    def __init__(self, source: BackendSource, config: ServeConfig):
-        self.source = source
+@dataclass(frozen=True)
+class HostConfig:
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 16  # rows per batch function call
+    max_queue: int = 128  # requests waiting per batcher
+    batch_wait_s: float = 0.0
+    api_key: str | None = None
+
+
+class HostState:
+    """What the handlers read: each contribution's loaded value and batcher, or why it is not there."""
+
+    def __init__(self, contributions: Sequence[ServeContribution], config: HostConfig,
+                 options: Mapping[str, ServeOptions]):
+        self.contributions = list(contributions)
         self.config = config
-        self.backend: InfillBackend | None = None
-        self.batcher: Batcher | None = None
-        self.load_error: str | None = None
-        self.created = int(time.time())
-        self.ready = asyncio.Event()
+        self.options = dict(options)
+        self.services: dict[str, Any] = {}
+        self.batchers: dict[str, Batcher] = {}
+        self.load_errors: dict[str, str] = {}
+        self.on_load_failure: Callable[[str], None] | None = None  # the runner exits on it (seqdiff serve: 2)
+        self._error_bodies = sorted(((prefix, body) for c in contributions for prefix, body in c.error_bodies),
+                                    key=lambda pair: -len(pair[0]))
 
-    async def load(self) -> None:
+    @property
+    def ready(self) -> bool:
+        return len(self.services) == len(self.contributions)
+
+    @property
+    def settled(self) -> bool:
+        """Every contribution has loaded or failed."""
+        return len(self.services) + len(self.load_errors) == len(self.contributions)
+
+    def failure(self) -> str | None:
+        return "; ".join(f"{name}: {err}" for name, err in self.load_errors.items()) or None
+
+    def error_body(self, path: str) -> ErrorBody:
+        return next((body for prefix, body in self._error_bodies if path.startswith(prefix)), default_error_body)
+
+    async def load_all(self) -> None:
+        for contribution in self.contributions:
+            if self.load_errors and self.on_load_failure is not None:
+                return  # the runner is stopping the server: loading more would only delay the exit
+            await self._load(contribution)
+
+    async def _load(self, c: ServeContribution) -> None:
         try:
-            if isinstance(self.source, InfillBackend):
-                backend = self.source
-            else:
-                backend = await asyncio.to_thread(self.source)
-            batcher = Batcher(backend, max_batch=self.config.max_batch, max_queue=self.config.max_queue,
-                              batch_wait_s=self.config.batch_wait_s)
-            batcher.start()
-            self.backend, self.batcher = backend, batcher
-            log.info("model %s ready (max %d rows per batch, queue %d)", backend.model_name,
-                     self.config.max_batch, self.config.max_queue)
-        except Exception as err:  # reported by /health; the process keeps answering 503
-            self.load_error = f"{type(err).__name__}: {err}"
-            log.error("model failed to load: %s", self.load_error)
-        finally:
-            self.ready.set()
+            value = await asyncio.to_thread(c.load, self.options.get(c.name) or c.default_options())
+            if c.batch is not None:
+                batcher = Batcher(c.batch(value), max_batch=self.config.max_batch, max_queue=self.config.max_queue,
+                                  batch_wait_s=self.config.batch_wait_s)
+                batcher.start()
+                self.batchers[c.name] = batcher
+            self.services[c.name] = value
+            log.info("%s ready", c.name)
+        except Exception as err:  # reported by /health and to the runner
+            self.load_errors[c.name] = f"{type(err).__name__}: {err}"
+            log.error("%s failed to load: %s", c.name, self.load_errors[c.name])
+            if self.on_load_failure is not None:
+                self.on_load_failure(f"{c.name}: {self.load_errors[c.name]}")
+
+    async def close(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.stop()
+
+    def unavailable(self, name: str | None = None) -> HttpError | None:
+        """503 while ``name`` (default: any contribution) is loading or after it failed."""
+        loaded = self.ready if name is None else name in self.services
+        if loaded:
+            return None
+        failure = self.failure() if name is None else self.load_errors.get(name)
+        return HttpError(f"Model failed to load: {failure}" if failure else "Loading model", status=503)
 
 
-def _json(status: int, body: dict | bytes, headers: dict | None = None) -> Response:
-    return Response(body if isinstance(body, bytes) else dumps(body), status_code=status,
-                    media_type="application/json", headers=headers)
+def host_state(request: Request) -> HostState:
+    return request.app.state.seqdiff
 
 
-def _is_openai(request: Request) -> bool:
-    return request.url.path.startswith("/v1/")
+def service(request: Request, name: str) -> Any:
+    """What contribution ``name`` loaded; raises 503 until it has."""
+    state = host_state(request)
+    refusal = state.unavailable(name)
+    if refusal is not None:
+        raise refusal
+    return state.services[name]
 
 
-def _error(request: Request, status: int, message: str, param: str | None = None) -> Response:
-    body = openai.error_body(status, message, param) if _is_openai(request) else llama.error_body(status, message)
-    return _json(status, body)
+def batcher(request: Request, name: str) -> Batcher:
+    service(request, name)
+    return host_state(request).batchers[name]
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise BadRequest(f"invalid Content-Length header {length!r}")
-        if int(length) > limit:
-            raise BadRequest(f"request body is {int(length)} bytes, more than the limit of {limit} "
-                             f"(seqdiff serve --max-body-bytes)", status=413)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BadRequest(f"request body is more than the limit of {limit} bytes "
-                             f"(seqdiff serve --max-body-bytes)", status=413)
-    return bytes(body)
+async def read_json(request: Request) -> dict:
+    """The request body as a JSON object, within the host's body limit."""
+    return parse_json_object(await read_body(request, host_state(request).config.max_body_bytes))
 
 
 async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
@@ -98,173 +136,123 @@ async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
             return
 
 
-def create_app(backend: BackendSource, config: ServeConfig | None = None) -> Starlette:
-    config = config or ServeConfig()
-    state = ServerState(backend, config)
+async def job_result(request: Request, future: asyncio.Future, cancel: threading.Event) -> Any:
+    """Await a batcher job; a client that disconnects meanwhile sets ``cancel`` (a queued job is dropped, a
+    running one sees it through ``should_stop``). A cancelled job is a 503; other failures propagate."""
+    watcher = asyncio.create_task(_watch_disconnect(request, cancel))
+    try:
+        return await future
+    except Cancelled:
+        raise HttpError("request cancelled", status=503) from None
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
 
-    def unavailable(request: Request) -> Response | None:
-        if state.backend is None:
-            message = f"Model failed to load: {state.load_error}" if state.load_error else "Loading model"
-            return _error(request, 503, message)
-        return None
 
-    def unauthorized(request: Request) -> Response | None:
-        if not config.api_key:
-            return None
-        header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        if hmac.compare_digest(given.encode(), config.api_key.encode()):
-            return None
-        return _error(request, 401, "Invalid API Key")
+def error_response(request: Request, err: HttpError) -> Response:
+    body = host_state(request).error_body(request.url.path)(err.status, err.message, err.param)
+    return json_response(err.status, body)
 
-    async def health(request: Request) -> Response:
-        return unavailable(request) or _json(200, {"status": "ok"})
 
-    async def models(request: Request) -> Response:
-        refusal = unavailable(request) or unauthorized(request)
-        if refusal:
-            return refusal
-        assert state.backend is not None
-        return Response(openai.models_body(state.backend.model_name, state.created), media_type="application/json")
+async def health(request: Request) -> Response:
+    refusal = host_state(request).unavailable()
+    return error_response(request, refusal) if refusal else json_response(200, {"status": "ok"})
 
-    async def props(request: Request) -> Response:
-        refusal = unavailable(request) or unauthorized(request)
-        if refusal:
-            return refusal
-        assert state.backend is not None
-        return _json(200, {"model_path": state.backend.model_name, "total_slots": config.max_n_cmpl,
-                           "n_ctx": state.backend.max_context_tokens,
-                           "default_generation_settings": {"n_predict": config.default_n_predict,
-                                                           "n_ctx": state.backend.max_context_tokens}})
 
-    async def stats(request: Request) -> Response:
-        b = state.batcher
-        if b is None:
-            return unavailable(request) or _json(200, {})
-        s = b.stats
-        return _json(200, {"batches": s.batches, "requests": s.requests, "rows": s.rows, "max_rows": s.max_rows,
-                           "queued": b.queued, "cancelled_in_queue": s.cancelled_in_queue,
-                           "mean_requests_per_batch": round(s.requests / s.batches, 3) if s.batches else 0.0})
+def _batch_stats(batchers: Sequence[Batcher]) -> dict:
+    batches = sum(b.stats.batches for b in batchers)
+    requests = sum(b.stats.requests for b in batchers)
+    return {"batches": batches, "requests": requests, "rows": sum(b.stats.rows for b in batchers),
+            "max_rows": max((b.stats.max_rows for b in batchers), default=0),
+            "queued": sum(b.queued for b in batchers),
+            "cancelled_in_queue": sum(b.stats.cancelled_in_queue for b in batchers),
+            "mean_requests_per_batch": round(requests / batches, 3) if batches else 0.0}
 
-    async def serve(request: Request, proto) -> Response:
-        refusal = unavailable(request) or unauthorized(request)
-        if refusal:
-            return refusal
-        assert state.backend is not None and state.batcher is not None
-        backend, batcher = state.backend, state.batcher
-        try:
-            data = parse_body(await _read_body(request, config.max_body_bytes))
-            call = proto.parse(data, config, backend)
-        except BadRequest as err:
-            return _error(request, err.status, err.message, err.param)
-        req = call.request
-        warmup = (call.n_predict if proto is _LLAMA_INFILL or proto is _LLAMA_COMPLETION else call.max_tokens) == 0
-        cancel = threading.Event()
-        future: asyncio.Future | None = None
-        if not warmup:
-            try:
-                future = batcher.enqueue(req, cancel)
-            except QueueFull as err:
-                return _error(request, 503, f"Server busy: {err}; retry shortly")
-        if call.stream:
-            return StreamingResponse(_stream(proto, call, backend, future, cancel, req.n),
-                                     media_type="text/event-stream", headers=SSE_HEADERS)
-        if future is None:
-            return Response(proto.response_body(call, _empty(req.n), backend), media_type="application/json")
-        watcher = asyncio.create_task(_watch_disconnect(request, cancel))
-        try:
-            completions = await future
-        except Cancelled:
-            return _error(request, 503, "request cancelled")
-        except Exception as err:
-            log.exception("backend failed")
-            return _error(request, 500, f"backend failed: {type(err).__name__}: {err}")
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watcher
-        return Response(proto.response_body(call, completions, backend), media_type="application/json")
 
-    async def _stream(proto, call, backend, future, cancel, n):
-        try:
-            completions = _empty(n) if future is None else await future
-            for event in proto.stream_events(call, completions, backend):
-                yield event
-        except Cancelled:
-            return
-        except Exception as err:
-            log.exception("backend failed")
-            for event in proto.stream_error(500, f"backend failed: {type(err).__name__}: {err}"):
-                yield event
-        finally:
-            cancel.set()  # client gone (the iterator was cancelled) or finished: either way stop the work
+async def stats(request: Request) -> Response:
+    """Batcher counters, summed over the contributions, and per contribution under ``by_contribution``."""
+    state = host_state(request)
+    refusal = state.unavailable()
+    if refusal:
+        return error_response(request, refusal)
+    body = _batch_stats(list(state.batchers.values()))
+    body["by_contribution"] = {name: _batch_stats([b]) for name, b in state.batchers.items()}
+    return json_response(200, body)
 
-    async def infill(request: Request) -> Response:
-        return await serve(request, _LLAMA_INFILL)
 
-    async def completion(request: Request) -> Response:
-        return await serve(request, _LLAMA_COMPLETION)
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HttpError):
+        return error_response(request, exc)
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or "error"
+    if status == 404:
+        detail = f"File Not Found: {request.method} {request.url.path}"
+    elif status == 405:
+        detail = f"Method {request.method} is not allowed on {request.url.path}"
+    return error_response(request, HttpError(detail, status=status))
 
-    async def v1_completions(request: Request) -> Response:
-        return await serve(request, _OPENAI)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 500)
-        detail = getattr(exc, "detail", "") or "error"
-        if status == 404:
-            detail = f"File Not Found: {request.method} {request.url.path}"
-        elif status == 405:
-            detail = f"Method {request.method} is not allowed on {request.url.path}"
-        return _error(request, status, detail)
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error")
+    return error_response(request, HttpError(f"internal error: {type(exc).__name__}", status=500))
 
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return _error(request, 500, f"internal error: {type(exc).__name__}")
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):
-        loader = asyncio.create_task(state.load())
-        try:
-            yield
-        finally:
-            loader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await loader
-            if state.batcher is not None:
-                await state.batcher.stop()
+class ApiKeyGate:
+    """With ``api_key`` set, every path but /health needs ``Authorization: Bearer KEY`` (or ``X-Api-Key``)."""
 
-    routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/v1/health", health, methods=["GET"]),
-        Route("/props", props, methods=["GET"]),
-        Route("/stats", stats, methods=["GET"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/models", models, methods=["GET"]),
-        Route("/infill", infill, methods=["POST"]),
-        Route("/completion", completion, methods=["POST"]),
-        Route("/completions", completion, methods=["POST"]),
-        Route("/v1/completions", v1_completions, methods=["POST"]),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    def __init__(self, app, state: HostState):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send) -> None:
+        key = self.state.config.api_key
+        if key and scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+            request = Request(scope, receive)
+            header = request.headers.get("authorization", "")
+            given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+            if not hmac.compare_digest(given.encode(), key.encode()):
+                body = self.state.error_body(scope["path"])(401, "Invalid API Key", None)
+                await json_response(401, body)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette):
+    state: HostState = app.state.seqdiff
+    loader = asyncio.create_task(state.load_all())
+    try:
+        yield
+    finally:
+        loader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await loader
+        await state.close()
+
+
+def _check_unique(contributions: Sequence[ServeContribution]) -> None:
+    owner: dict[str, str] = {path: "the host" for path in (*PUBLIC_PATHS, "/stats")}
+    names = [c.name for c in contributions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two contributions share a name: {names}")
+    for c in contributions:
+        for route in c.routes:
+            if route.path in owner:
+                raise ValueError(f"{route.path} is served by both {owner[route.path]} and {c.name}")
+            owner[route.path] = c.name
+
+
+def create_app(contributions: Sequence[ServeContribution], config: HostConfig | None = None,
+               options: Mapping[str, ServeOptions] | None = None) -> Starlette:
+    """An ASGI app serving ``contributions``; ``options[name]`` goes to that contribution's loader."""
+    _check_unique(contributions)
+    state = HostState(contributions, config or HostConfig(), options or {})
+    routes = [Route("/health", health, methods=["GET"]), Route("/v1/health", health, methods=["GET"]),
+              Route("/stats", stats, methods=["GET"])]
+    routes += [route for c in contributions for route in c.routes]
+    app = Starlette(routes=routes, lifespan=_lifespan, middleware=[Middleware(ApiKeyGate, state=state)],
+                    exception_handlers={HTTPException: _http_error, HttpError: _http_error,
+                                        Exception: _server_error})
     app.state.seqdiff = state
     return app
-
-
-def _empty(n: int) -> list[Completion]:
-    return [Completion(text="", finish_reason="limit", tokens_predicted=0) for _ in range(n)]
-
-
-class _Proto:
-    def __init__(self, parse, response_body, stream_events, stream_error):
-        self.parse = parse
-        self.response_body = response_body
-        self.stream_events = stream_events
-        self.stream_error = stream_error
-
-
-_LLAMA_INFILL = _Proto(llama.parse_infill, llama.response_body, llama.stream_events,
-                       lambda status, msg: [llama.stream_error(status, msg)])
-_LLAMA_COMPLETION = _Proto(llama.parse_completion, llama.response_body, llama.stream_events,
-                           lambda status, msg: [llama.stream_error(status, msg)])
-_OPENAI = _Proto(openai.parse, openai.response_body, openai.stream_events, openai.stream_error)

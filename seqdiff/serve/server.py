@@ -20,24 +20,43 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def run(app, host: str, port: int, log_level: str = "info") -> None:
+def bind_address(host: str) -> str:
+    """``[::1]`` as written in URLs is ``::1`` to the socket layer."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def run(app, host: str, port: int, log_level: str = "info") -> str | None:
+    """Serve until interrupted. Returns the load failure that stopped the server early, if one did."""
     # editors keep connections open between keystrokes: a longer keep-alive than uvicorn's 5 s default
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5, timeout_keep_alive=30)
+    server = uvicorn.Server(uvicorn.Config(app, host=bind_address(host), port=port, log_level=log_level,
+                                           timeout_graceful_shutdown=5, timeout_keep_alive=30))
+    failures: list[str] = []
+
+    def stop(message: str) -> None:
+        failures.append(message)
+        server.should_exit = True
+
+    app.state.seqdiff.on_load_failure = stop
+    server.run()
+    return failures[0] if failures else None
 
 
 class ThreadedServer:
-    """``with ThreadedServer(app) as url:`` serves ``app`` on 127.0.0.1 and a free port until the block ends."""
+    """``with ThreadedServer(app) as url:`` serves ``app`` on 127.0.0.1 (or ``host``) and a free port until the
+    block ends; with ``wait_ready`` it waits until every contribution has loaded or failed."""
 
     def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning", wait_ready: bool = True):
         self.app = app
         self.host = host
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only then (otherwise
         # Nagle + delayed ACKs add ~40 ms to every response)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        address = bind_address(host)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((address, 0))
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"http://[{address}]:{self.port}" if family == socket.AF_INET6 else f"http://{address}:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=2,
                                                     lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -51,8 +70,8 @@ class ThreadedServer:
                 raise RuntimeError("the server did not start")
             time.sleep(0.01)
         if self.wait_ready:
-            state = getattr(self.app.state, "seqdiff", None)
-            while state is not None and state.backend is None and state.load_error is None:
+            state = self.app.state.seqdiff
+            while not state.settled:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the model did not load in 30 s")
                 time.sleep(0.01)

@@ -60,5 +60,18 @@ class ToyDomain:
         p = subparsers.add_parser("toy-hello", help="a command added by the toy domain")
         p.set_defaults(func=lambda args: print("hello from toy") or 0)
 
-    def routes(self) -> list:
-        return []
+    def serve(self):
+        """``GET /toy/hello`` answering the loaded greeting: the host's plugin path without a real domain."""
+        from starlette.routing import Route
+
+        from seqdiff.serve import ServeContribution
+
+        return ServeContribution(name="toy", description="a toy greeting", routes=(Route("/toy/hello", hello),),
+                                 load=lambda options: {"greeting": "hello from toy"})
+
+
+async def hello(request):
+    from seqdiff.serve.app import service
+    from seqdiff.serve.body import json_response
+
+    return json_response(200, service(request, "toy"))

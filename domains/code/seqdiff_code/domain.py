@@ -77,8 +77,11 @@ class CodeDomain:
 
         add_infill_command(subparsers)
 
-    def routes(self) -> list:
-        return []
+    def serve(self):
+        """The editor protocols (llama.cpp /infill, OpenAI /v1/completions) over the infiller."""
+        from seqdiff_code.serve.routes import contribution
+
+        return contribution()
 
 
 def train_tokenizer(paths: tuple[str, ...] = ("stdlib",), vocab_size: int = 4096, min_frequency: int = 2,

@@ -84,5 +84,8 @@ class ProteinDomain:
 
         add_design_command(subparsers)
 
-    def routes(self) -> list:
-        return []
+    def serve(self):
+        """``POST /v1/protein/designs`` over ``ProteinDesigner`` (see routes.py)."""
+        from seqdiff_protein.routes import contribution
+
+        return contribution()

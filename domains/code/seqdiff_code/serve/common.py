@@ -1,4 +1,4 @@
-"""Shared by both protocols: server limits, field validation with clear messages, compact JSON,
+"""Shared by both editor protocols: their limits, field validation with clear messages, compact JSON,
 context fitting, and the post-processing llama.cpp applies to a completion (stop strings, ``n_indent``)."""
 
 from __future__ import annotations
@@ -8,53 +8,24 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from seqdiff.serve.backend import ExtraChunk
+from seqdiff.serve.errors import HttpError
+from seqdiff_code.serve.backend import ExtraChunk
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServeConfig:
-    max_body_bytes: int = 4 * 1024 * 1024
+    """Limits of the editor protocols (the host's body limit, batch and queue sizes are in HostConfig)."""
+
     max_prompt_tokens: int = 65536  # hard limit on prompt size (400 above); below it, long context is trimmed
     max_n_predict: int = 4096  # hard limit on n_predict / max_tokens (400 above)
     default_n_predict: int = 128  # n_predict -1 ("infinite") or absent
     max_n_cmpl: int = 4  # n_cmpl / n
     max_stop: int = 64  # number of stop strings
     max_stop_chars: int = 512
-    max_batch: int = 16  # rows per backend call
-    max_queue: int = 128  # requests waiting
-    batch_wait_s: float = 0.0
-    api_key: str | None = None
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str, param: str | None = None, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.status = status
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact JSON as llama.cpp writes it (``"content":"`` with no space: llama.vim's regex needs it)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_body(raw: bytes) -> dict:
-    if not raw.strip():
-        raise BadRequest("request body is empty; send a JSON object")
-    try:
-        data = json.loads(raw, parse_constant=_no_constants)
-    except RecursionError:
-        raise BadRequest("request body is nested too deeply") from None
-    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, int too long
-        raise BadRequest(f"request body is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise BadRequest(f"request body must be a JSON object, got {type(data).__name__}")
-    return data
+class BadRequest(HttpError):
+    """A 400 naming the request field at fault."""
 
 
 def _show(value: Any) -> str:

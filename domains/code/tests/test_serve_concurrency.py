@@ -13,7 +13,8 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
-from seqdiff.serve import EchoBackend, ServeConfig, create_app  # noqa: E402
+from seqdiff.serve.app import HostConfig  # noqa: E402
+from seqdiff_code.serve import EchoBackend, create_app  # noqa: E402
 from seqdiff.serve.server import ThreadedServer  # noqa: E402
 
 PAYLOAD = {"input_prefix": "def f():\n", "input_suffix": "\n", "n_predict": 16}
@@ -49,7 +50,7 @@ class GatedBackend(EchoBackend):
 
 def test_concurrent_requests_share_backend_calls():
     backend = GatedBackend()
-    with ThreadedServer(create_app(backend, ServeConfig(max_batch=16))) as url:
+    with ThreadedServer(create_app(backend, host=HostConfig(max_batch=16))) as url:
         async def scenario():
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
                 first = asyncio.create_task(c.post("/infill", json=PAYLOAD))
@@ -70,7 +71,7 @@ def test_concurrent_requests_share_backend_calls():
 
 def test_max_batch_1_never_groups():
     backend = GatedBackend()
-    with ThreadedServer(create_app(backend, ServeConfig(max_batch=1))) as url:
+    with ThreadedServer(create_app(backend, host=HostConfig(max_batch=1))) as url:
         backend.gate.set()
         responses = asyncio.run(_burst(url, 6))
     assert all(r.status_code == 200 for r in responses)
@@ -79,7 +80,7 @@ def test_max_batch_1_never_groups():
 
 def test_n_counts_as_rows_in_a_batch():
     backend = GatedBackend()
-    with ThreadedServer(create_app(backend, ServeConfig(max_batch=4))) as url:
+    with ThreadedServer(create_app(backend, host=HostConfig(max_batch=4))) as url:
         async def scenario():
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
                 first = asyncio.create_task(c.post("/infill", json=PAYLOAD))
@@ -97,7 +98,7 @@ def test_n_counts_as_rows_in_a_batch():
 
 def test_queue_full_is_503_in_each_envelope():
     backend = GatedBackend()
-    with ThreadedServer(create_app(backend, ServeConfig(max_batch=1, max_queue=2))) as url:
+    with ThreadedServer(create_app(backend, host=HostConfig(max_batch=1, max_queue=2))) as url:
         async def scenario():
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
                 first = asyncio.create_task(c.post("/infill", json=PAYLOAD))
@@ -177,7 +178,7 @@ def test_failed_load_reports_on_health():
 
 
 def test_api_key():
-    with ThreadedServer(create_app(EchoBackend(), ServeConfig(api_key="s3cret"))) as url:
+    with ThreadedServer(create_app(EchoBackend(), host=HostConfig(api_key="s3cret"))) as url:
         assert httpx.get(url + "/health").status_code == 200  # health stays open, as in llama.cpp
         r = httpx.post(url + "/infill", json=PAYLOAD)
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"

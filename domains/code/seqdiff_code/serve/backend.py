@@ -1,4 +1,4 @@
-"""What the server needs from a model: the ``InfillBackend`` protocol, its request/result types, a
+"""What the editor protocols need from a model: the ``InfillBackend`` protocol, its request/result types, a
 deterministic fake for tests and load tests, and the adapter onto the code domain's ``CodeInfiller``.
 
 A backend fills one hole per request: text between ``prefix`` and ``suffix``. The server hands it a
@@ -9,12 +9,15 @@ away, and ``should_stop.cancelled(i)`` tells whether request ``i`` alone has bee
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
+
+from seqdiff.serve.batching import StopSignal
 
 FINISH_REASONS = ("eos", "limit", "word", "cancelled")
 
@@ -58,19 +61,6 @@ class Completion:
     def __post_init__(self) -> None:
         if self.finish_reason not in FINISH_REASONS:
             raise ValueError(f"finish_reason {self.finish_reason!r} is not one of {FINISH_REASONS}")
-
-
-class StopSignal:
-    """``should_stop`` handed to a backend: call it between steps; true when all clients left."""
-
-    def __init__(self, flags: Sequence[threading.Event]):
-        self._flags = list(flags)
-
-    def __call__(self) -> bool:
-        return bool(self._flags) and all(f.is_set() for f in self._flags)
-
-    def cancelled(self, i: int) -> bool:
-        return self._flags[i].is_set()
 
 
 NEVER_STOP = StopSignal([])
@@ -169,22 +159,21 @@ class EchoBackend:
 
 
 class CodeInfillerBackend:
-    """Adapter onto the code domain's ``seqdiff_code.CodeInfiller`` (imported lazily).
+    """Adapter onto ``seqdiff_code.CodeInfiller``.
 
     Each of a request's ``n`` completions is one ``seqdiff_code`` request (the best syntax-valid of
     ``candidates`` canvases, seeds apart), and the whole server batch goes through one ``infill_many`` call,
     i.e. shared forward passes. The infiller keeps the context tokens nearest the hole itself, so the server
     passes full prefix and suffix (the syntax check sees the whole file). ``input_extra`` chunks are not
     used: the model was trained on single files. ``top_k``/``top_p``/``stop`` are not sampler options here
-    (stop strings are applied by the server)."""
+    (stop strings are applied by the server). ``time_budget_s`` is passed on when the infiller's request
+takes it."""
 
     def __init__(self, path: str | None = None, device: str = "cpu", candidates: int = 2, *, infiller=None,
                  model_name: str | None = None):
-        try:
-            from seqdiff_code.infill import MAX_TOKENS_LIMIT, CodeInfiller
-        except ImportError as err:
-            raise RuntimeError("the code domain is not installed (pip install -e domains/code); "
-                               f"import failed: {err}") from None
+        from seqdiff_code.infill import MAX_TOKENS_LIMIT, CodeInfiller
+        from seqdiff_code.infill import InfillRequest as CodeRequest
+
         self.infiller = infiller if infiller is not None else CodeInfiller.from_pretrained(path, device=device)
         self.tokenizer = self.infiller.tokenizer
         self.candidates = candidates
@@ -192,6 +181,7 @@ class CodeInfillerBackend:
         self.model_name = model_name or (Path(path).name if path else "seqdiff-code")
         # the infiller cuts context to its own window; this only bounds what the server hands it
         self.max_context_tokens = 32768
+        self.takes_time_budget = "time_budget_s" in {f.name for f in dataclasses.fields(CodeRequest)}
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text)) if text else 0
@@ -216,10 +206,11 @@ class CodeInfillerBackend:
                     out[i][j] = Completion(text="", finish_reason="eos")
                     continue
                 base = (r.seed if r.seed is not None else seed_for(None, j)) % (2 ** 31)
+                budget = {"time_budget_s": r.time_budget_s} if self.takes_time_budget else {}
                 code_reqs.append(CodeRequest(prefix=r.prefix, suffix=r.suffix,
                                              max_tokens=max(1, min(r.max_tokens, self.max_middle)),
                                              candidates=self.candidates, seed=base + j * self.candidates,
-                                             temperature=r.temperature))
+                                             temperature=r.temperature, **budget))
                 slots.append((i, j))
         if code_reqs:
             start = time.perf_counter()

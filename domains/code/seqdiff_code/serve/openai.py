@@ -7,10 +7,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from seqdiff.serve import fim
-from seqdiff.serve.backend import Completion, InfillBackend, InfillRequest, check_syntax
-from seqdiff.serve.common import (BadRequest, ServeConfig, dumps, fit_context, get_bool, get_float, get_int,
-                                  get_seed, get_stop, parse_extra, postprocess)
+from seqdiff.serve.body import dumps
+from seqdiff_code.serve import fim
+from seqdiff_code.serve.backend import Completion, InfillBackend, InfillRequest, check_syntax
+from seqdiff_code.serve.common import (BadRequest, ServeConfig, fit_context, get_bool, get_float, get_int,
+                                       get_seed, get_stop, parse_extra, postprocess)
 
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
           405: "invalid_request_error", 413: "invalid_request_error", 500: "server_error", 503: "server_error"}
@@ -33,6 +34,10 @@ class OpenAICall:
     id: str
     created: int
     fim_family: str | None
+
+    @property
+    def warmup(self) -> bool:
+        return self.max_tokens == 0
 
 
 def parse(data: dict, config: ServeConfig, backend: InfillBackend) -> OpenAICall:

@@ -12,7 +12,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
-from seqdiff.serve import EchoBackend, ServeConfig, create_app  # noqa: E402
+from seqdiff.serve.app import HostConfig  # noqa: E402
+from seqdiff_code.serve import EchoBackend, ServeConfig, create_app  # noqa: E402
 from seqdiff.serve.server import ThreadedServer  # noqa: E402
 
 # llama.vim autoload/llama.vim: the FIM request and the background cache warm-up (anchors-ecosystem §1.2)
@@ -61,7 +62,7 @@ def backend():
 
 @pytest.fixture(scope="module")
 def client(backend):
-    app = create_app(backend, ServeConfig(max_body_bytes=200_000, max_prompt_tokens=50_000))
+    app = create_app(backend, ServeConfig(max_prompt_tokens=50_000), HostConfig(max_body_bytes=200_000))
     with ThreadedServer(app) as url, httpx.Client(base_url=url, timeout=20) as c:
         yield c
 

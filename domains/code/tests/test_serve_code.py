@@ -10,8 +10,8 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("seqdiff_code.infill")
 torch = pytest.importorskip("torch")
 
-from seqdiff.serve import ServeConfig, create_app  # noqa: E402
-from seqdiff.serve.backend import CodeInfillerBackend, InfillRequest, StopSignal  # noqa: E402
+from seqdiff_code.serve import ServeConfig, create_app  # noqa: E402
+from seqdiff_code.serve.backend import CodeInfillerBackend, InfillRequest, StopSignal  # noqa: E402
 from seqdiff.serve.server import ThreadedServer  # noqa: E402
 
 
@@ -68,3 +68,41 @@ def test_code_backend_stops_when_asked(backend):
 def test_code_backend_check_syntax(backend):
     assert backend.check_syntax("def f():\n    return ", "1", "\n") is True
     assert backend.check_syntax("def f():\n    return ", "(", "\n") is False
+
+
+def test_time_budget_reaches_an_infiller_that_takes_it(monkeypatch, backend):
+    """llama.cpp's t_max_predict_ms flows to the infiller's request once that request has a time budget."""
+    import dataclasses
+    import types
+
+    import seqdiff_code.infill as infill_module
+    from seqdiff_code.serve.backend import CodeInfillerBackend
+
+    @dataclasses.dataclass(frozen=True)
+    class BudgetedRequest:  # what the adapter passes, plus the budget
+        prefix: str
+        suffix: str
+        max_tokens: int
+        candidates: int
+        seed: int
+        temperature: float
+        time_budget_s: float | None = None
+
+    class Recorder:
+        tokenizer = backend.tokenizer
+
+        def __init__(self):
+            self.requests = []
+
+        def infill_many(self, requests, should_stop=None):
+            self.requests += requests
+            return [types.SimpleNamespace(text="1", valid=True, nfe=1, wall_s=0.0) for _ in requests]
+
+    monkeypatch.setattr(infill_module, "InfillRequest", BudgetedRequest)
+    recorder = Recorder()
+    adapter = CodeInfillerBackend(infiller=recorder)
+    with ThreadedServer(create_app(adapter)) as url:
+        r = httpx.post(url + "/infill", json={"input_prefix": "x = ", "input_suffix": "\n", "n_predict": 4,
+                                              "t_max_predict_ms": 250}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [q.time_budget_s for q in recorder.requests] == [0.25]

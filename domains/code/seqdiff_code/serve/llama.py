@@ -9,18 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from seqdiff.serve import fim
-from seqdiff.serve.backend import Completion, InfillBackend, InfillRequest, check_syntax
-from seqdiff.serve.common import (BadRequest, ServeConfig, dumps, fit_context, get_bool, get_float, get_int,
-                                  get_seed, get_stop, parse_extra, postprocess)
-
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
-                500: "server_error", 501: "not_supported_error", 503: "unavailable_error"}
-
-
-def error_body(status: int, message: str) -> dict:
-    return {"error": {"code": status, "message": message, "type": _ERROR_TYPES.get(status, "invalid_request_error")}}
+from seqdiff.serve.body import dumps
+from seqdiff.serve.errors import default_error_body as error_body  # the host's default is llama.cpp's envelope
+from seqdiff_code.serve import fim
+from seqdiff_code.serve.backend import Completion, InfillBackend, InfillRequest, check_syntax
+from seqdiff_code.serve.common import (BadRequest, ServeConfig, fit_context, get_bool, get_float, get_int,
+                                       get_seed, get_stop, parse_extra, postprocess)
 
 
 @dataclass
@@ -190,5 +184,5 @@ def stream_events(call: LlamaCall, completions: list[Completion], backend: Infil
     return events
 
 
-def stream_error(status: int, message: str) -> bytes:
-    return b"error: " + dumps(error_body(status, message)) + b"\n\n"
+def stream_error(status: int, message: str) -> list[bytes]:
+    return [b"error: " + dumps(error_body(status, message)) + b"\n\n"]

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqdiff.serve import fim
-from seqdiff.serve.backend import ExtraChunk
-from seqdiff.serve.common import BadRequest, apply_n_indent, cut_at_stop, fit_context, postprocess
+from seqdiff_code.serve import fim
+from seqdiff_code.serve.backend import ExtraChunk
+from seqdiff_code.serve.common import BadRequest, apply_n_indent, cut_at_stop, fit_context, postprocess
 
 SENTINELS = fim.sentinels()
 ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",))
