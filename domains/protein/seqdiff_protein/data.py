@@ -88,12 +88,11 @@ def iter_fasta(path: Path):
 def reference_sequences(n: int = 100, max_length: int | None = 256, split: str = "test", min_length: int = 20,
                         paths: tuple[str, ...] | None = None, standard_only: bool = True) -> list[str]:
     """The first ``n`` natural sequences of ``split`` (files in order), ``min_length <= L <= max_length``,
-    made only of the 20 standard residues when ``standard_only``."""
+    made only of the 20 standard residues when ``standard_only``. ``paths`` default: ``DEFAULT_DATA``
+    relative to the working directory."""
     from seqdiff_protein.alphabet import STANDARD_RESIDUES
 
-    if paths is None:
-        root = Path(__file__).resolve().parents[3]
-        paths = tuple(str(p) for p in (Path(DEFAULT_DATA), root / DEFAULT_DATA) if p.exists())[:1] or (DEFAULT_DATA,)
+    paths = paths or (DEFAULT_DATA,)
     allowed = set(STANDARD_RESIDUES)
     out: list[str] = []
     for path in fasta_files(paths):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from importlib.resources import files
 from pathlib import Path
 
 from seqdiff.tokenizer import CharTokenizer
 
-MODELS = Path(__file__).parent / "models"
+MODELS = Path(str(files("seqdiff_protein") / "models"))  # package data: works installed or editable
 BUNDLED_MODEL = MODELS / "protein-small"
 BUNDLED_SCORER = MODELS / "scorer-esm2arch-small"
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqdiff_protein.alphabet import STANDARD_RESIDUES
-from seqdiff_protein.api import ProteinDesigner, DesignInputError
+from seqdiff_protein import DesignInputError, ProteinDesigner
 from seqdiff_protein.domain import BUNDLED_MODEL, BUNDLED_SCORER, ProteinDomain
 from seqdiff_protein.metrics import NoveltyIndex, RepeatGuard, longest_run, scrambled_motif
 
@@ -101,7 +101,7 @@ def test_novelty_index_finds_itself():
 def test_scrambled_motif_keeps_composition():
     import random
 
-    from seqdiff_protein.motif import ContigSpec
+    from seqdiff_protein.layout import ContigSpec
 
     lay = ContigSpec.parse(MOTIF).layout(0, 0)
     design = lay.template.replace("-", "A")
