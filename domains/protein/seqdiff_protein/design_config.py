@@ -4,6 +4,7 @@ HTTP route's fields and ``ProteinDesigner.design(**fields)`` all build this), wi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from seqdiff.config import ConfigError, from_dict, validate
@@ -24,7 +25,7 @@ class DesignConfig:
     training split, when present), a FASTA path, sequences, or ``None``."""
 
     motif: str | None = None
-    pdb: str | None = None
+    pdb: str | Path | None = None
     length: str | int | None = None
     redesign: str | None = None
     num_designs: int = field(default=10, metadata={"min": 1, "max": MAX_DESIGNS})
