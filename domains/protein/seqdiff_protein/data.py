@@ -85,14 +85,23 @@ def iter_fasta(path: Path):
         raise ValueError(f"cannot read FASTA file {str(path)!r}: {err}") from None
 
 
+def find_data(relative: str | Path) -> Path | None:
+    """``relative`` found from the working directory or one of its parents (so a notebook in a subfolder of
+    the project finds the project's data); ``None`` if nowhere. Absolute paths are only checked."""
+    relative = Path(relative).expanduser()
+    if relative.is_absolute():
+        return relative if relative.exists() else None
+    cwd = Path.cwd()
+    return next((p.resolve() for p in (base / relative for base in (cwd, *cwd.parents)) if p.exists()), None)
+
+
 def reference_sequences(n: int = 100, max_length: int | None = 256, split: str = "test", min_length: int = 20,
                         paths: tuple[str, ...] | None = None, standard_only: bool = True) -> list[str]:
     """The first ``n`` natural sequences of ``split`` (files in order), ``min_length <= L <= max_length``,
-    made only of the 20 standard residues when ``standard_only``. ``paths`` default: ``DEFAULT_DATA``
-    relative to the working directory."""
+    made only of the 20 standard residues when ``standard_only``. ``paths`` default: ``find_data()``."""
     from seqdiff_protein.alphabet import STANDARD_RESIDUES
 
-    paths = paths or (DEFAULT_DATA,)
+    paths = paths or (str(find_data(DEFAULT_DATA) or DEFAULT_DATA),)
     allowed = set(STANDARD_RESIDUES)
     out: list[str] = []
     for path in fasta_files(paths):

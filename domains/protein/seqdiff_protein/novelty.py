@@ -14,21 +14,24 @@ NOVELTY_MAX_RESIDUES = 10_000_000
 
 
 def training_data_paths(model_path: Path | None) -> list[Path]:
-    """The first existing training-data location: the model's recorded data paths (relative to the working
-    directory, then to the model folder), then the default data folder relative to the working directory.
-    Empty when none exists: the novelty column is optional."""
-    from seqdiff_protein.data import DEFAULT_DATA
+    """The first existing training-data location: the data paths recorded in the model's config (found from
+    the working directory up, then in the model folder), then the default data folder (from the working
+    directory up). Empty when none exists: the novelty column is optional."""
+    from seqdiff_protein.data import DEFAULT_DATA, find_data
 
-    candidates: list[Path] = []
+    recorded: list[str] = []
     if model_path is not None and Path(model_path).is_dir():
         try:
             meta = json.loads((Path(model_path) / "config.json").read_text()).get("meta", {})
-            for raw in (meta.get("data") or {}).get("paths") or []:
-                candidates += [Path(raw), Path(model_path) / raw]
+            recorded = list((meta.get("data") or {}).get("paths") or [])
         except (OSError, ValueError, AttributeError):
             pass
-    candidates.append(Path(DEFAULT_DATA))
-    return [p.resolve() for p in candidates if p.exists()][:1]
+    for raw in recorded:
+        found = find_data(raw) or find_data(Path(model_path) / raw)
+        if found:
+            return [found]
+    found = find_data(DEFAULT_DATA)
+    return [found] if found else []
 
 
 class NoveltyReferences:
