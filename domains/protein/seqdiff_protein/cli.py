@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -142,6 +143,10 @@ def _check_out(args: argparse.Namespace, out: Path) -> None:
                                f"rest, or choose a new folder, e.g. --out {args.out.rstrip('/')}_2")
     if args.train_fasta not in ("none", "auto") and not Path(args.train_fasta).is_file():
         raise DesignInputError(f"--train-fasta {args.train_fasta!r} does not exist; give a FASTA file or none")
+    base = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise DesignInputError(f"--out {args.out!r} cannot be created ({str(base)!r} is not a writable folder); "
+                               f"e.g. --out runs/design1")
 
 
 def run_design(args: argparse.Namespace) -> int:
@@ -154,6 +159,7 @@ def run_design(args: argparse.Namespace) -> int:
     out = Path(args.out)
     config = design_config(args)
     _check_machine(args)
+    kept: list = []  # designs on disk, for the interrupt message
     try:
         _check_out(args, out)
         designer = ProteinDesigner.from_pretrained(args.model, device=args.device, esm_model=args.esm_model,
@@ -161,15 +167,24 @@ def run_design(args: argparse.Namespace) -> int:
         previous = load_previous(out, config, designer) if args.resume and (out / "designs.fasta").exists() else []
 
         def write(result):
-            if result.designs:
+            try:
                 result.write(out)
+            except OSError as err:
+                raise DesignInputError(f"cannot write to --out {args.out!r}: {err.strerror or err}; give a "
+                                       f"writable folder, e.g. --out runs/design1") from None
+            kept[:] = result.designs
 
         result = designer.design(config, previous=previous, on_batch=write)
+        write(result)
     except ConfigError as err:
         raise _usage(translate(err)) from None
     except (DesignInputError, MotifError, ESMLoadError) as err:
         raise _usage(str(err)) from None
-    result.write(out)
+    except KeyboardInterrupt:
+        if kept:
+            print(f"seqdiff: interrupted: {len(kept)} designs kept in {str(out)!r}; continue with --resume",
+                  file=sys.stderr)
+        raise
     print_summary(result, out)
     return 0
 

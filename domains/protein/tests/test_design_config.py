@@ -80,11 +80,15 @@ def test_layouts_stream_in_equal_length_batches(n, batch):
     (["--threads", "-1"], "--threads -1 must be >= 1"),
     (["--device", "tpu9"], "--device 'tpu9' is not a torch device"),
     (["--motif", "1-100000"], "100000 residues is over the model's 1022-residue limit"),
+    (["--out", "/proc/seqdiff-x"], "cannot"),
+    (["--out", "{tmp}/a-file/sub"], "is not a writable folder"),
 ])
 def test_cli_names_the_flag_and_writes_nothing(argv, needle, tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(SystemExit) as err:
         main(["design-protein", "--length", "20", "--model", str(tiny_model_dir), "--esm-model", "none",
-              "--train-fasta", "none", "--out", str(tmp_path / "out"), *argv])
+              "--train-fasta", "none", "--out", str(tmp_path / "out"), *[a.replace("{tmp}", str(tmp_path))
+                                                                           for a in argv]])
     assert err.value.code == 2 and needle in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
