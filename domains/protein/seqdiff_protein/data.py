@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,19 +24,18 @@ DEFAULT_DATA = "../shared/data/proteins"
 @dataclass(frozen=True)
 class ProteinDataConfig:
     paths: tuple[str, ...] = (DEFAULT_DATA,)  # FASTA files or folders holding *.fasta[.gz]
-    max_length: int = 256  # residues; longer sequences are randomly cropped
-    min_length: int = 20
-    max_sequences: int | None = None  # per split, for quick runs
+    max_length: int = field(default=256, metadata={"min": 1, "max": 1022})  # longer sequences are randomly cropped
+    min_length: int = field(default=20, metadata={"min": 1, "max": 1022})
+    max_sequences: int | None = field(default=None, metadata={"min": 1})  # per split, for quick runs
 
     @classmethod
     def from_dict(cls, data: dict) -> "ProteinDataConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown protein data key(s) {sorted(unknown)}; known: {sorted(known)}")
-        if "paths" in data:
-            data = {**data, "paths": tuple([data["paths"]] if isinstance(data["paths"], str) else data["paths"])}
-        return cls(**data)
+        """The ``data:`` section of a training YAML (``paths`` may be one string)."""
+        from seqdiff.config import from_dict
+
+        if isinstance(data, dict) and isinstance(data.get("paths"), str):
+            data = {**data, "paths": [data["paths"]]}
+        return from_dict(cls, data)
 
 
 def split_of(sequence: str) -> str:
