@@ -115,3 +115,13 @@ def test_examples_json_contigs(motif_examples):
     for prob in motif_examples:
         spec = ContigSpec.parse(prob["contig"], length=f"{prob['total_length']['min']}-{prob['total_length']['max']}")
         assert spec.bounds() == (prob["effective_length"]["min"], prob["effective_length"]["max"])
+
+
+def test_structure_errors_say_what_the_file_is(tmp_path):
+    from seqdiff_protein.structure import read_structure
+
+    with pytest.raises(MotifError, match="is a folder"):
+        read_structure(tmp_path)
+    (tmp_path / "notes.pdb").write_text("just some text\n")
+    with pytest.raises(MotifError, match="cannot read --pdb .*notes.pdb.*no atoms"):
+        read_structure(tmp_path / "notes.pdb")
