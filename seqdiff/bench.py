@@ -1,21 +1,11 @@
 """``seqdiff bench``: the domain's naive baseline and a grid of sampler/cache configurations, run in one
 process on the same canvases and seeds, with speed and quality side by side.
 
-Everything domain-specific comes from the Domain object, each piece optional:
-
-- ``naive_order`` ("random" or "low_confidence"; default: random for the protein domain, else
-  low_confidence): the order of the one-token-per-step baseline every speed-up is measured against;
-- ``bench_tasks(tokenizer, length, n, seed) -> list[dict(tokens, editable)]``: the canvases (default: an
-  unconditional canvas, ``<cls>`` + length masks + ``<eos>`` when the tokenizer has ``<cls>``, else
-  masks + ``<eos>``; only the masks are editable);
-- ``bench_quality(tokenizer, tasks, outputs: list[list[int]]) -> dict[str, float]``: domain figures such as
-  ``syntax_valid_rate`` and ``exact_match`` for code infill;
-- ``scorers(device)["pppl"]``: ``f(list[str]) -> list[float]``, reported as ``scorer_pppl``;
-- ``reference_sequences(n, max_length=...)``: natural sequences for a ``reference`` row;
-- ``banned_ids(tokenizer)``: ids never to emit (default: the tokenizer's special ids).
-
-Sequence statistics (``max_homopolymer``, ``top_residue_frac``) are computed on the decoded editable
-region for unconditional canvases. Ratios from one run are the figures to quote.
+Everything domain-specific comes from one ``BenchSpec`` the domain returns (``Domain.bench_spec``): the
+order of the one-token-per-step baseline, the canvases, the ids never to emit, the quality columns and
+their function, an optional scorer and reference sequences. A model folder with no domain gets
+``BenchSpec()``. Sequence statistics (``max_homopolymer``, ``top_residue_frac``) are computed on the
+decoded editable region for unconditional canvases. Ratios from one run are the figures to quote.
 """
 
 from __future__ import annotations
@@ -29,13 +19,61 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 
 from seqdiff.samplers import (
     AncestralSampler, BlockwiseSampler, CacheOptions, ConfidenceSampler, Denoise, FactorSampler, SamplingOptions,
     ThresholdSampler, row_generators)
+
+Canvas = dict  # {"tokens": list[int], "editable": list[bool], ...domain extras}
+SEQUENCE_COLUMNS = ("max_homopolymer", "top_residue_frac")
+BASE_COLUMNS = ("config", "nfe", "wall_s", "tokens_per_s", "speedup_vs_naive")
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """What ``seqdiff bench`` needs from a domain; each default is the domain-neutral choice.
+
+    - ``naive_order``: the baseline's unmasking order (random, as EvoDiff's OADM, or LLaDA's low-confidence
+      order); random baselines sample at temperature 1, low-confidence ones greedily.
+    - ``tasks(length, n, seed) -> list[Canvas]``: conditional canvases; ``None`` means ``n`` unconditional
+      canvases ``canvas_prefix + length masks + canvas_suffix`` (suffix ``None``: the tokenizer's eos).
+    - ``banned_ids``: ids never emitted (``None``: the tokenizer's special ids).
+    - ``quality(tasks, outputs) -> {column: value}`` for the ``quality_columns`` it fills.
+    - ``scorer``: a name in ``Domain.scorers(device)`` averaged over unconditional outputs as
+      ``scorer_<name>``; ``reference(n, max_length) -> list[str]``: natural sequences for a ``reference`` row.
+    """
+
+    naive_order: Literal["random", "low_confidence"] = "low_confidence"
+    tasks: Callable[[int, int, int], list[Canvas]] | None = None
+    canvas_prefix: tuple[int, ...] = ()
+    canvas_suffix: tuple[int, ...] | None = None
+    banned_ids: tuple[int, ...] | None = None
+    quality: Callable[[list[Canvas], list[list[int]]], dict[str, float]] | None = None
+    quality_columns: tuple[str, ...] = ()
+    scorer: str | None = None
+    reference: Callable[[int, int], list[str]] | None = None
+
+    @property
+    def unconditional(self) -> bool:
+        return self.tasks is None
+
+    @property
+    def naive_temperature(self) -> float:
+        return 1.0 if self.naive_order == "random" else 0.0
+
+    def columns(self) -> tuple[str, ...]:
+        """The table's columns: speed, then this spec's quality figures."""
+        scored = (f"scorer_{self.scorer}",) if self.scorer and self.unconditional else ()
+        sequence = SEQUENCE_COLUMNS if self.unconditional else ()
+        return BASE_COLUMNS + scored + sequence + self.quality_columns
+
+
+def spec_of(domain, tokenizer) -> BenchSpec:
+    return domain.bench_spec(tokenizer) if domain is not None else BenchSpec()
+
 
 GRIDS = ("full", "quick")
 
@@ -48,28 +86,19 @@ class BenchConfig:
     naive: bool = False
 
 
-def naive_order(domain) -> str:
-    order = getattr(domain, "naive_order", None)
-    if order is not None:
-        return order
-    return "random" if getattr(domain, "name", None) == "protein" else "low_confidence"
+def naive_config(spec: BenchSpec) -> BenchConfig:
+    """One token per step, no cache, in the domain's own order."""
+    sampler = ConfidenceSampler(steps=None, remasking=spec.naive_order,
+                                sampling=SamplingOptions(temperature=spec.naive_temperature))
+    return BenchConfig(f"naive-{spec.naive_order}", sampler, naive=True)
 
 
-def naive_config(domain) -> BenchConfig:
-    """One token per step, no cache, in the domain's own order (proteins: random, as EvoDiff's OADM)."""
-    order = naive_order(domain)
-    temperature = 1.0 if order == "random" else 0.0
-    sampler = ConfidenceSampler(steps=None, remasking=order, sampling=SamplingOptions(temperature=temperature))
-    return BenchConfig(f"naive-{order}", sampler, naive=True)
-
-
-def grid(domain, length: int, kind: str = "full") -> list[BenchConfig]:
+def grid(spec: BenchSpec, length: int, kind: str = "full") -> list[BenchConfig]:
     """The naive row first, then ancestral steps L/2..L/32 (logit reuse), thresholds, factor, blocks x caches."""
     if kind not in GRIDS:
         raise ValueError(f"unknown grid {kind!r}; choose one of {', '.join(GRIDS)}")
-    temperature = 1.0 if naive_order(domain) == "random" else 0.0
-    opts = SamplingOptions(temperature=temperature)
-    configs = [naive_config(domain)]
+    opts = SamplingOptions(temperature=spec.naive_temperature)
+    configs = [naive_config(spec)]
     divisors = (2, 4, 8, 16, 32) if kind == "full" else (8,)
     for steps in dict.fromkeys(max(1, length // d) for d in divisors):
         configs.append(BenchConfig(f"ancestral-{steps}", AncestralSampler(steps=steps, sampling=opts)))
@@ -91,11 +120,12 @@ def grid(domain, length: int, kind: str = "full") -> list[BenchConfig]:
     return configs
 
 
-def default_tasks(tokenizer, length: int, n: int) -> list[dict]:
-    tokens = getattr(tokenizer, "tokens", ())
-    head = [tokens.index("<cls>")] if "<cls>" in tokens else []
-    ids = head + [tokenizer.mask_id] * length + [tokenizer.eos_id]
-    editable = [False] * len(head) + [True] * length + [False]
+def default_tasks(spec: BenchSpec, tokenizer, length: int, n: int) -> list[Canvas]:
+    """``n`` unconditional canvases: the spec's prefix ids, ``length`` masks, its suffix ids."""
+    head = list(spec.canvas_prefix)
+    tail = list(spec.canvas_suffix) if spec.canvas_suffix is not None else [tokenizer.eos_id]
+    ids = head + [tokenizer.mask_id] * length + tail
+    editable = [False] * len(head) + [True] * length + [False] * len(tail)
     return [{"tokens": list(ids), "editable": list(editable)} for _ in range(n)]
 
 
@@ -117,11 +147,11 @@ def _mean(values) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
-def sequence_quality(seqs: Sequence[str], pppl: Callable | None) -> dict:
+def sequence_quality(seqs: Sequence[str], scorer: Callable | None = None, name: str | None = None) -> dict:
     out = {"max_homopolymer": _mean(max_homopolymer(s) for s in seqs),
            "top_residue_frac": _mean(top_residue_frac(s) for s in seqs)}
-    if pppl is not None:
-        out["scorer_pppl"] = _mean(pppl(list(seqs)))
+    if scorer is not None:
+        out[f"scorer_{name}"] = _mean(scorer(list(seqs)))
     return out
 
 
@@ -153,81 +183,76 @@ def run_config(cfg: BenchConfig, model, tasks: list[dict], batch_size: int, seed
             "tokens_per_s": generated / wall if wall > 0 else float("inf"), "generated": generated}
 
 
-def _scorer(domain, name: str, log, device) -> Callable | None:
-    scorers = getattr(domain, "scorers", None)
-    if scorers is None:
+def _scorer(domain, spec: BenchSpec, log, device) -> Callable | None:
+    if domain is None or spec.scorer is None or not spec.unconditional:
         return None
     try:
-        return scorers(device=str(device)).get(name)
+        return domain.scorers(device=str(device)).get(spec.scorer)
     except Exception as err:  # a missing optional scorer must not stop the speed figures
-        log(f"bench: scorer {name!r} unavailable ({err}); skipping its column")
+        log(f"bench: scorer {spec.scorer!r} unavailable ({err}); skipping its column")
         return None
+
+
+def _reference_row(spec: BenchSpec, n: int, length: int, pppl, log) -> dict | None:
+    try:
+        seqs = spec.reference(n, length)
+    except Exception as err:  # e.g. the training data is not on this machine
+        log(f"bench: no reference sequences ({err})")
+        return None
+    if not seqs:
+        return None
+    return {"config": "reference", "cache": None, "exact": None, "length": length, "batch_size": None,
+            "designs": len(seqs), "nfe": None, "steps": None, "wall_s": None, "tokens_per_s": None,
+            "speedup_vs_naive": None, "mean_length": _mean(len(s) for s in seqs),
+            **sequence_quality(seqs, pppl, spec.scorer)}
+
+
+def _row(cfg: BenchConfig, run: dict, length: int, batch_size: int, n: int, naive_tps: float) -> dict:
+    return {"config": cfg.name, "cache": cfg.cache.mode, "exact": cfg.cache.exact, "length": length,
+            "batch_size": batch_size, "designs": n, "nfe": round(run["nfe"], 2),
+            "steps": round(run["steps"], 2), "wall_s": round(run["wall_s"], 4),
+            "tokens_per_s": round(run["tokens_per_s"], 2),
+            "speedup_vs_naive": 1.0 if cfg.naive else round(run["tokens_per_s"] / naive_tps, 3)}
 
 
 def bench(model, tokenizer, domain=None, length: int = 256, batch_size: int = 1, designs: int | None = None,
           seed: int = 0, kind: str = "full", configs: list[BenchConfig] | None = None, device="cpu",
           log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict]:
     """Run the naive baseline and the grid; returns JSON-ready rows (naive first, reference last)."""
+    spec = spec_of(domain, tokenizer)
     designs = designs or batch_size
-    if getattr(domain, "bench_tasks", None) is not None:
-        tasks = domain.bench_tasks(tokenizer, length, designs, seed)
-    else:
-        tasks = default_tasks(tokenizer, length, designs)
-    unconditional = getattr(domain, "bench_tasks", None) is None
-    hook = getattr(domain, "banned_ids", None)
-    banned = sorted(hook(tokenizer)) if hook is not None else sorted(tokenizer.special_ids)
-    configs = configs or grid(domain, length, kind)
+    tasks = spec.tasks(length, designs, seed) if spec.tasks else default_tasks(spec, tokenizer, length, designs)
+    banned = sorted(spec.banned_ids if spec.banned_ids is not None else tokenizer.special_ids)
+    configs = configs or grid(spec, length, kind)
     if not configs[0].naive:
-        configs = [naive_config(domain)] + configs
-    pppl = _scorer(domain, "pppl", log, device) if unconditional else None
-    quality_hook = getattr(domain, "bench_quality", None)
+        configs = [naive_config(spec)] + configs
+    pppl = _scorer(domain, spec, log, device)
     model.eval()
-    warm_x, warm_e = _collate(tasks[:1], tokenizer.pad_id, device)  # first-call allocations are not timed
+    warm_x, _ = _collate(tasks[:1], tokenizer.pad_id, device)  # first-call allocations are not timed
     with torch.no_grad():
         model(warm_x)
     rows, naive_tps = [], None
     for cfg in configs:
         run = run_config(cfg, model, tasks, batch_size, seed, banned, tokenizer.pad_id, device)
-        if cfg.naive:
-            naive_tps = run["tokens_per_s"]
-        row = {"config": cfg.name, "cache": cfg.cache.mode, "exact": cfg.cache.exact, "length": length,
-               "batch_size": batch_size, "designs": len(tasks), "nfe": round(run["nfe"], 2),
-               "steps": round(run["steps"], 2), "wall_s": round(run["wall_s"], 4),
-               "tokens_per_s": round(run["tokens_per_s"], 2),
-               "speedup_vs_naive": 1.0 if cfg.naive else round(run["tokens_per_s"] / naive_tps, 3)}
-        if unconditional:
+        naive_tps = run["tokens_per_s"] if cfg.naive else naive_tps
+        row = _row(cfg, run, length, batch_size, len(tasks), naive_tps)
+        if spec.unconditional:
             seqs = [tokenizer.decode([t for t, ed in zip(out, task["editable"]) if ed])
                     for out, task in zip(run["outputs"], tasks)]
-            row.update(sequence_quality(seqs, pppl))
-        if quality_hook is not None:
-            row.update(quality_hook(tokenizer, tasks, run["outputs"]))
+            row.update(sequence_quality(seqs, pppl, spec.scorer))
+        if spec.quality is not None:
+            row.update(spec.quality(tasks, run["outputs"]))
         rows.append(row)
         log(f"bench: {cfg.name}: nfe {row['nfe']}, {row['tokens_per_s']} tok/s, x{row['speedup_vs_naive']}")
-    reference = getattr(domain, "reference_sequences", None)
-    if unconditional and reference is not None:
-        try:
-            seqs = reference(len(tasks), max_length=length)
-        except Exception as err:
-            log(f"bench: no reference sequences ({err})")
-            seqs = []
-        if seqs:
-            rows.append({"config": "reference", "cache": None, "exact": None, "length": length,
-                         "batch_size": None, "designs": len(seqs), "nfe": None, "steps": None, "wall_s": None,
-                         "tokens_per_s": None, "speedup_vs_naive": None,
-                         "mean_length": _mean(len(s) for s in seqs), **sequence_quality(seqs, pppl)})
+    if spec.unconditional and spec.reference is not None:
+        reference = _reference_row(spec, len(tasks), length, pppl, log)
+        rows += [reference] if reference else []
     return rows
 
 
-COLUMNS = ("config", "nfe", "wall_s", "tokens_per_s", "speedup_vs_naive", "scorer_pppl", "max_homopolymer",
-           "top_residue_frac", "syntax_valid_rate", "exact_match")
-
-
-def table(rows: list[dict]) -> str:
-    """A Markdown table of the columns present in any row."""
-    cols = [c for c in COLUMNS if any(c in r and r[c] is not None for r in rows)]
-    extra = sorted({k for r in rows for k in r} - set(COLUMNS) - {
-        "cache", "exact", "length", "batch_size", "designs", "steps", "mean_length"})
-    cols += [c for c in extra if any(isinstance(r.get(c), (int, float)) for r in rows)]
+def table(rows: list[dict], columns: Sequence[str] = BASE_COLUMNS) -> str:
+    """A Markdown table of those ``columns`` (``BenchSpec.columns()``) that some row fills."""
+    cols = [c for c in columns if any(r.get(c) is not None for r in rows)]
 
     def fmt(v):
         if v is None:
@@ -279,17 +304,18 @@ def select(configs: list[BenchConfig], only: str | None) -> list[BenchConfig]:
     return chosen
 
 
-def main_bench(spec: str, length: int, batch_size: int, json_path: str | None, designs: int | None = None,
+def main_bench(model: str, length: int, batch_size: int, json_path: str | None, designs: int | None = None,
                seed: int = 0, kind: str = "full", device: str = "cpu", only: str | None = None) -> list[dict]:
-    pretrained, domain = resolve_model(spec, device)
-    configs = select(grid(domain, length, kind), only)
+    pretrained, domain = resolve_model(model, device)
+    spec = spec_of(domain, pretrained.tokenizer)
+    configs = select(grid(spec, length, kind), only)
     start = time.perf_counter()
     rows = bench(pretrained.model, pretrained.tokenizer, domain, length=length, batch_size=batch_size,
                  designs=designs, seed=seed, kind=kind, configs=configs, device=device)
     print(f"model: {pretrained.path} (domain {pretrained.domain}); length {length}, batch {batch_size}, "
           f"{rows[0]['designs']} designs, seed {seed}, device {device}, torch threads "
           f"{torch.get_num_threads()}, {time.perf_counter() - start:.1f} s")
-    print(table(rows))
+    print(table(rows, spec.columns()))
     if json_path:
         write_json(rows, json_path)
     return rows

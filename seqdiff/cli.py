@@ -147,5 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run the imported module's main, so domains raise the UsageError it catches
+    from seqdiff.cli import main as _main
+
+    sys.exit(_main())

@@ -8,16 +8,30 @@ dependencies lazily, inside the methods that need them.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from torch.utils.data import Dataset
 
-from seqdiff.samplers.base import Sampler
 from seqdiff.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
+    from seqdiff.bench import BenchSpec
     from seqdiff.serve.contribution import ServeContribution
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing a validator found wrong in an output: characters ``start:end`` of its text and why."""
+
+    start: int
+    end: int
+    message: str
+
+
+Check = Callable[[str], list[Problem]]  # an output's text -> its problems (empty: valid)
+Scorer = Callable[[list[str]], list[float]]  # outputs' texts -> one score each (the domain documents its sense)
 
 
 @runtime_checkable
@@ -38,12 +52,15 @@ class Domain(Protocol):
     def default_model(self) -> Path | None:
         """The bundled model folder, if the domain ships one."""
 
-    def default_sampler(self) -> Sampler: ...
+    def validators(self) -> dict[str, Check]:
+        """Named checks of a finished output's text (protein: alphabet and repeats; code: syntax)."""
 
-    def validators(self) -> dict[str, Callable]: ...
+    def scorers(self, device: str = "cpu") -> dict[str, Scorer]:
+        """Named scoring functions; models they load go on ``device``. May be empty when an optional
+        scorer is not installed."""
 
-    def scorers(self, device: str = "cpu") -> dict[str, Callable]:
-        """Named scoring functions; models they load go on ``device``."""
+    def bench_spec(self, tokenizer: Tokenizer) -> "BenchSpec":
+        """What ``seqdiff bench`` runs for this domain's models (see ``seqdiff.bench.BenchSpec``)."""
 
     def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
         """Register CLI subcommands; each sets ``func(args) -> int``."""

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from seqdiff.bench import BenchConfig, bench, grid, max_homopolymer, select, table, top_residue_frac
+from seqdiff.bench import (BenchConfig, BenchSpec, bench, default_tasks, grid, max_homopolymer, select, table,
+                           top_residue_frac)
 from seqdiff.checkpoint import Pretrained, save_pretrained
 from seqdiff.cli import main
 from seqdiff.model import Denoiser, DenoiserConfig
@@ -63,41 +64,68 @@ def test_cli_bench_usage_errors(folder, tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
-class FakeProteinDomain:
-    """Stands in for the protein domain's bench hooks: random naive order, a scorer, natural references."""
+class FakeDomain:
+    """A domain with every optional bench piece: random naive order, a scorer, natural references."""
 
     name = "fake"
-    naive_order = "random"
 
     def __init__(self):
         self.scored = 0
 
     def scorers(self, device="cpu"):
-        def pppl(seqs):
+        def distinct(seqs):
             self.scored += len(seqs)
             return [float(len(set(s))) for s in seqs]
 
-        return {"pppl": pppl}
+        return {"distinct": distinct}
 
-    def reference_sequences(self, n, max_length=None):
-        return ["ACDEFGHIKL"[: max_length]] * n
+    def bench_spec(self, tokenizer):
+        return BenchSpec(naive_order="random", scorer="distinct", canvas_prefix=(tokenizer.eos_id,),
+                         reference=lambda n, max_length: ["ACDEFGHIKL"[:max_length]] * n)
 
 
-def test_bench_uses_domain_hooks(tiny):
+def test_bench_uses_the_domain_spec(tiny):
     model, tok = tiny
-    domain = FakeProteinDomain()
+    domain = FakeDomain()
     configs = [BenchConfig("ancestral-3", AncestralSampler(steps=3)),
                BenchConfig("block-dual", BlockwiseSampler(ThresholdSampler(0.5), 4), CacheOptions("dual"))]
     rows = bench(model, tok, domain, length=10, batch_size=2, designs=2, configs=configs, log=lambda m: None)
     assert [r["config"] for r in rows] == ["naive-random", "ancestral-3", "block-dual", "reference"]
     assert rows[0]["nfe"] == 10 and rows[1]["nfe"] <= 3
-    assert all("scorer_pppl" in r for r in rows) and domain.scored == 4 * 2
+    assert all("scorer_distinct" in r for r in rows) and domain.scored == 4 * 2
     assert rows[-1]["max_homopolymer"] == 1 and rows[-1]["top_residue_frac"] == 0.1
-    assert "scorer_pppl" in table(rows)
+    spec = domain.bench_spec(tok)
+    assert spec.columns()[-3:] == ("scorer_distinct", "max_homopolymer", "top_residue_frac")
+    assert "scorer_distinct" in table(rows, spec.columns()) and "scorer_distinct" not in table(rows)
+
+
+def test_default_canvas_comes_from_the_spec(tiny):
+    _, tok = tiny
+    spec = FakeDomain().bench_spec(tok)
+    [task] = default_tasks(spec, tok, 3, 1)
+    assert task["tokens"] == [tok.eos_id] + [tok.mask_id] * 3 + [tok.eos_id]
+    assert task["editable"] == [False, True, True, True, False]
+    assert default_tasks(BenchSpec(), tok, 2, 1)[0]["tokens"] == [tok.mask_id] * 2 + [tok.eos_id]
+
+
+def test_third_party_domain_contributes_its_bench_columns():
+    """The toy plugin (entry point only) brings its canvases and quality column; bench names no domain."""
+    from seqdiff.plugins import load_domain
+
+    domain = load_domain("toy")
+    tok = domain.build_tokenizer({})
+    torch.manual_seed(0)
+    model = Denoiser(DenoiserConfig(vocab_size=tok.vocab_size, pad_id=tok.pad_id, mask_id=tok.mask_id,
+                                    d_model=16, n_layers=1, n_heads=2)).eval()
+    rows = bench(model, tok, domain, length=12, batch_size=2, designs=2,
+                 configs=[BenchConfig("ancestral-4", AncestralSampler(steps=4))], log=lambda m: None)
+    assert [r["config"] for r in rows] == ["naive-low_confidence", "ancestral-4"]
+    assert all(0 <= r["pattern_rate"] <= 1 for r in rows)
+    assert "| pattern_rate |" in table(rows, domain.bench_spec(tok).columns())
 
 
 def test_full_grid_covers_the_issue():
-    names = [c.name for c in grid(FakeProteinDomain(), 256, "full")]
+    names = [c.name for c in grid(BenchSpec(naive_order="random"), 256, "full")]
     assert names[0] == "naive-random"
     for want in ("ancestral-128", "ancestral-8", "threshold-0.7", "threshold-0.95", "factor-1.0",
                  "block32-threshold-0.9-cache-prefix", "block64-ancestral-32-cache-dual"):
@@ -110,7 +138,7 @@ def test_sequence_statistics():
 
 
 def test_only_keeps_naive_and_matching_configs():
-    configs = grid(None, 64)
+    configs = grid(BenchSpec(), 64)
     chosen = select(configs, "ancestral-8,dual")
     assert chosen[0].naive and all("ancestral-8" in c.name or "dual" in c.name for c in chosen[1:])
     assert [c.name for c in select(configs, "^ancestral-(32|8)$")] == ["naive-low_confidence", "ancestral-32",

@@ -343,12 +343,10 @@ def test_ancestral_logit_reuse_is_exact(model):
 # ---------------------------------------------------------------- errors
 
 
-def test_cache_needs_a_blockwise_sampler(model):
-    counting = Counting(model)
+def test_cache_needs_a_blockwise_sampler():
     for sampler in (AncestralSampler(), ConfidenceSampler(), ThresholdSampler(), RemaskSampler(AncestralSampler())):
         with pytest.raises(ValueError, match="needs a blockwise sampler"):
             Denoise(sampler, cache=CacheOptions(mode="dual"))
-    assert counting.calls == 0
 
 
 @pytest.mark.parametrize("bad", [lambda: ThresholdSampler(threshold=1.5), lambda: FactorSampler(factor=0),

@@ -45,16 +45,23 @@ class ToyDomain:
     def default_model(self):
         return None
 
-    def default_sampler(self):
-        from seqdiff.samplers import ConfidenceSampler
-
-        return ConfidenceSampler()
-
     def validators(self) -> dict:
         return {}
 
     def scorers(self, device: str = "cpu") -> dict:
         return {}
+
+    def bench_spec(self, tokenizer: CharTokenizer):
+        """Unconditional canvases framed by eos like the training data, and the fraction of outputs that are
+        one of the training patterns as its quality column."""
+        from seqdiff.bench import BenchSpec
+
+        def pattern_rate(tasks: list[dict], outputs: list[list[int]]) -> dict:
+            texts = [tokenizer.decode([t for t, e in zip(out, task["editable"]) if e])
+                     for out, task in zip(outputs, tasks)]
+            return {"pattern_rate": sum(t in PATTERNS for t in texts) / max(1, len(texts))}
+
+        return BenchSpec(canvas_prefix=(tokenizer.eos_id,), quality=pattern_rate, quality_columns=("pattern_rate",))
 
     def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
         p = subparsers.add_parser("toy-hello", help="a command added by the toy domain")

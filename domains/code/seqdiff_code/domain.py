@@ -44,33 +44,27 @@ class CodeDomain:
     def default_model(self) -> Path | None:
         return BUNDLED_MODEL if (BUNDLED_MODEL / "config.json").is_file() else None
 
-    naive_order = "low_confidence"  # ``seqdiff bench``'s baseline: LLaDA order, one token per step
+    def bench_spec(self, tokenizer):
+        """Held-out infill tasks (``tasks.bench_canvases``) against LLaDA's low-confidence one-token baseline,
+        with syntax validity and exact match of the middles."""
+        from functools import partial
 
-    def bench_tasks(self, tokenizer, length: int, n: int, seed: int) -> list[dict]:
-        """Held-out infill tasks as bench canvases: context + ``length`` masks (see tasks.bench_canvases)."""
-        from seqdiff_code.tasks import bench_canvases
+        from seqdiff.bench import BenchSpec
+        from seqdiff_code.tasks import bench_canvases, bench_scores
 
-        return bench_canvases(tokenizer, length, n, seed)
-
-    def bench_quality(self, tokenizer, tasks: list[dict], outputs: list[list[int]]) -> dict:
-        from seqdiff_code.tasks import bench_scores
-
-        return bench_scores(tokenizer, tasks, outputs)
-
-    def default_sampler(self):
-        from seqdiff.samplers import ConfidenceSampler
-
-        return ConfidenceSampler()
+        return BenchSpec(naive_order="low_confidence", tasks=partial(bench_canvases, tokenizer),
+                         quality=partial(bench_scores, tokenizer),
+                         quality_columns=("syntax_valid_rate", "exact_match"))
 
     def validators(self) -> dict:
-        from seqdiff_code.syntax import syntax_errors
-
-        return {"syntax": syntax_errors}
+        """``{"syntax": f(source) -> problems}``: tree-sitter ERROR/MISSING spans (Python)."""
+        return {"syntax": syntax_problems}
 
     def scorers(self, device: str = "cpu") -> dict:
-        from seqdiff_code.tasks import infill_tasks, score_infills
+        """``{"compiles": f(sources) -> 1.0 if CPython compiles the source else 0.0}``."""
+        from seqdiff_code.syntax import compiles
 
-        return {"infill_tasks": infill_tasks, "infill_score": score_infills}
+        return {"compiles": lambda sources: [float(compiles(s)) for s in sources]}
 
     def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
         from seqdiff_code.cli import add_infill_command
@@ -82,6 +76,19 @@ class CodeDomain:
         from seqdiff_code.serve.routes import contribution
 
         return contribution()
+
+
+def syntax_problems(source: str) -> list:
+    """Tree-sitter's byte spans as character spans of ``source``."""
+    from seqdiff.domain import Problem
+    from seqdiff_code.syntax import syntax_errors
+
+    data = source.encode("utf-8")
+
+    def char(offset: int) -> int:
+        return len(data[:offset].decode("utf-8", errors="ignore"))
+
+    return [Problem(char(e.start), char(e.end), e.kind) for e in syntax_errors(data)]
 
 
 def train_tokenizer(paths: tuple[str, ...] = ("stdlib",), vocab_size: int = 4096, min_frequency: int = 2,

@@ -97,7 +97,9 @@ def test_domain_plugin():
     from seqdiff.plugins import load_domain
 
     domain = load_domain("code")
-    assert "syntax" in domain.validators() and "infill_tasks" in domain.scorers()
+    [problem] = domain.validators()["syntax"]("é = (1,\n")
+    assert problem.start >= 0 and domain.validators()["syntax"]("x = 1\n") == []
+    assert domain.scorers()["compiles"](["x = 1\n", "x = (\n"]) == [1.0, 0.0]
 
 
 def test_bench_on_held_out_infill_tasks(tiny_model_dir, tokenizer):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
+import os
 import sys
 from pathlib import Path
+
+from seqdiff_protein.design_config import DEFAULTS as D
 
 DESCRIPTION = """\
 Design protein sequences with a masked-diffusion model: unconditionally (--length) or around motifs
@@ -39,10 +40,6 @@ examples:
   seqdiff design-protein --length 80 --model esm2_t6_8M_UR50D --esm-model none -n 4 --out runs/esm2_zero_shot
 """
 
-RESUME_KEYS = ("contig", "length_bounds", "redesign", "seed", "model", "sampler", "temperature", "steps",
-               "top_k", "top_p")
-
-
 def add_design_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("design-protein", help="design proteins (unconditional or motif scaffolding)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,23 +48,29 @@ def add_design_command(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--pdb", help="PDB or mmCIF file the contig's chain segments are read from")
     g.add_argument("--length", help="total length LO-HI (or N); alone = unconditional design, e.g. 100-150")
     g.add_argument("--redesign", help="motif residues to regenerate (inpaint_seq syntax), e.g. A163-168/A179")
-    g.add_argument("-n", "--num-designs", type=int, default=10, help="number of designs (default 10)")
-    g.add_argument("--seed", type=int, default=0, help="run seed; design i uses design_seed(seed, i) (default 0)")
+    g.add_argument("-n", "--num-designs", type=int, default=D.num_designs,
+                   help=f"number of designs (default {D.num_designs})")
+    g.add_argument("--seed", type=int, default=D.seed,
+                   help=f"run seed; design i uses design_seed(seed, i) (default {D.seed})")
     s = p.add_argument_group("sampling")
-    s.add_argument("--sampler", default="ancestral", choices=("ancestral", "confidence"),
+    s.add_argument("--sampler", default=D.sampler, choices=("ancestral", "confidence"),
                    help="ancestral = random-order MDLM unmasking (default); confidence = LLaDA-style "
                         "most-confident-first (prone to repeats; kept behind the repeat guard)")
-    s.add_argument("--steps", type=int, default=None, help="denoising steps (default ceil(generated residues / 8))")
-    s.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0 = greedy; default 1.0)")
-    s.add_argument("--top-k", type=int, default=None, help="sample from the k most likely residues")
-    s.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold in (0, 1]")
-    s.add_argument("--remasking", default="low_confidence", choices=("low_confidence", "random"),
+    s.add_argument("--steps", type=int, default=D.steps, help="denoising steps (default ceil(generated residues / 8))")
+    s.add_argument("--temperature", type=float, default=D.temperature,
+                   help=f"sampling temperature (0 = greedy; default {D.temperature})")
+    s.add_argument("--top-k", type=int, default=D.top_k, help="sample from the k most likely residues")
+    s.add_argument("--top-p", type=float, default=D.top_p, help="nucleus sampling threshold in (0, 1]")
+    s.add_argument("--remasking", default=D.remasking, choices=("low_confidence", "random"),
                    help="confidence sampler: which positions to commit first")
     s.add_argument("--no-repeat-guard", action="store_true",
-                   help="do not re-mask runaway repeats (a residue over 25%% of the length, runs over 6)")
-    s.add_argument("--max-residue-fraction", type=float, default=0.25, help="repeat guard: residue share limit")
-    s.add_argument("--max-run", type=int, default=6, help="repeat guard: longest allowed homopolymer run")
-    s.add_argument("--repeat-rounds", type=int, default=4, help="repeat guard: re-mask rounds at most")
+                   help="do not re-mask runaway repeats (a residue over the share limit, runs over --max-run)")
+    s.add_argument("--max-residue-fraction", type=float, default=D.max_residue_fraction,
+                   help=f"repeat guard: residue share limit (default {D.max_residue_fraction})")
+    s.add_argument("--max-run", type=int, default=D.max_run,
+                   help=f"repeat guard: longest allowed homopolymer run (default {D.max_run})")
+    s.add_argument("--repeat-rounds", type=int, default=D.repeat_rounds,
+                   help=f"repeat guard: re-mask rounds at most (default {D.repeat_rounds})")
     m = p.add_argument_group("models and scoring")
     m.add_argument("--model", help="seqdiff model folder (default: the bundled model), or a fair-esm ESM-2 name "
                                    "(esm2_t6_8M_UR50D, from the torch hub cache) or .pt checkpoint (zero-shot)")
@@ -82,7 +85,8 @@ def add_design_command(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
     m.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)")
-    m.add_argument("--batch-size", type=int, default=16, help="designs per model call (default 16)")
+    m.add_argument("--batch-size", type=int, default=D.batch_size,
+                   help=f"designs per model call (default {D.batch_size})")
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="output folder")
     o.add_argument("--resume", action="store_true", help="keep the designs already in DIR and make the rest")
@@ -92,52 +96,95 @@ def add_design_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_design)
 
 
-def _usage(err: Exception):
+def _usage(message: str):
     from seqdiff.cli import UsageError
 
-    return UsageError(str(err))
+    return UsageError(message)
+
+
+def design_config(args: argparse.Namespace):
+    """The ``DesignConfig`` the flags describe (errors name the flag)."""
+    from seqdiff.config import ConfigError
+    from seqdiff_protein.design_config import DesignConfig, translate
+
+    novelty = None if args.train_fasta == "none" else args.train_fasta
+    fields = dict(motif=args.motif, pdb=args.pdb, length=args.length, redesign=args.redesign,
+                  num_designs=args.num_designs, seed=args.seed, steps=args.steps, temperature=args.temperature,
+                  sampler=args.sampler, top_k=args.top_k, top_p=args.top_p, remasking=args.remasking,
+                  batch_size=args.batch_size, baselines=args.baselines, repeat_guard=not args.no_repeat_guard,
+                  max_residue_fraction=args.max_residue_fraction, max_run=args.max_run,
+                  repeat_rounds=args.repeat_rounds, novelty=novelty, progress=not args.quiet)
+    try:
+        return DesignConfig.from_dict(fields)
+    except ConfigError as err:
+        raise _usage(translate(err)) from None
+
+
+def _check_machine(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise _usage(f"--threads {args.threads} must be >= 1, e.g. --threads 1")
+        torch.set_num_threads(args.threads)
+    try:
+        torch.device(args.device)
+    except (RuntimeError, ValueError):
+        raise _usage(f"--device {args.device!r} is not a torch device; e.g. --device cpu or --device cuda") from None
+
+
+def _check_out(args: argparse.Namespace, out: Path) -> None:
+    from seqdiff_protein.design_config import DesignInputError
+
+    if out.exists() and not out.is_dir():
+        raise DesignInputError(f"--out {args.out!r} is a file; give a folder, e.g. --out runs/design1")
+    if (out / "designs.fasta").exists() and not args.resume:
+        raise DesignInputError(f"--out {args.out!r} already holds designs; pass --resume to keep them and make the "
+                               f"rest, or choose a new folder, e.g. --out {args.out.rstrip('/')}_2")
+    if args.train_fasta not in ("none", "auto") and not Path(args.train_fasta).is_file():
+        raise DesignInputError(f"--train-fasta {args.train_fasta!r} does not exist; give a FASTA file or none")
+    base = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise DesignInputError(f"--out {args.out!r} cannot be created ({str(base)!r} is not a writable folder); "
+                               f"e.g. --out runs/design1")
 
 
 def run_design(args: argparse.Namespace) -> int:
-    from seqdiff_protein.api import DesignInputError, ProteinDesigner, summarize
+    from seqdiff.config import ConfigError
+    from seqdiff_protein.design_config import DesignInputError, translate
+    from seqdiff_protein.designer import ProteinDesigner
     from seqdiff_protein.esm_io import ESMLoadError
-    from seqdiff_protein.motif import MotifError
+    from seqdiff_protein.contig import MotifError
 
     out = Path(args.out)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    config = design_config(args)
+    _check_machine(args)
+    kept: list = []  # designs on disk, for the interrupt message
     try:
-        if out.exists() and not out.is_dir():
-            raise DesignInputError(f"--out {args.out!r} is a file; give a folder, e.g. --out runs/design1")
-        existing = out / "designs.fasta"
-        if existing.exists() and not args.resume:
-            raise DesignInputError(f"--out {args.out!r} already holds designs; pass --resume to keep them and make the "
-                                   f"rest, or choose a new folder, e.g. --out {args.out.rstrip('/')}_2")
+        _check_out(args, out)
         designer = ProteinDesigner.from_pretrained(args.model, device=args.device, esm_model=args.esm_model,
                                                    esm_download=args.esm_download)
-        spec = designer.prepare(args.motif, args.pdb, args.length, args.redesign)
-        previous = load_previous(out, spec, args, designer) if args.resume and existing.exists() else []
-        novelty = None if args.train_fasta == "none" else args.train_fasta
-        if novelty not in (None, "auto") and not Path(novelty).is_file():
-            raise DesignInputError(f"--train-fasta {novelty!r} does not exist; give a FASTA file or none")
+        previous = load_previous(out, config, designer) if args.resume and (out / "designs.fasta").exists() else []
 
         def write(result):
-            if result.designs:
+            try:
                 result.write(out)
+            except OSError as err:
+                raise DesignInputError(f"cannot write to --out {args.out!r}: {err.strerror or err}; give a "
+                                       f"writable folder, e.g. --out runs/design1") from None
+            kept[:] = result.designs
 
-        result = designer.design(
-            motif=args.motif, pdb=args.pdb, length=args.length, redesign=args.redesign,
-            num_designs=args.num_designs, seed=args.seed, steps=args.steps, temperature=args.temperature,
-            sampler=args.sampler, top_k=args.top_k, top_p=args.top_p, remasking=args.remasking,
-            batch_size=args.batch_size, baselines=args.baselines, repeat_guard=not args.no_repeat_guard,
-            max_residue_fraction=args.max_residue_fraction, max_run=args.max_run, repeat_rounds=args.repeat_rounds,
-            novelty=novelty, progress=not args.quiet, previous=previous, on_batch=write)
+        result = designer.design(config, previous=previous, on_batch=write)
+        write(result)
+    except ConfigError as err:
+        raise _usage(translate(err)) from None
     except (DesignInputError, MotifError, ESMLoadError) as err:
-        raise _usage(err) from None
-    result.summary = summarize(result)
-    result.write(out)
+        raise _usage(str(err)) from None
+    except KeyboardInterrupt:
+        if kept:
+            print(f"seqdiff: interrupted: {len(kept)} designs kept in {str(out)!r}; continue with --resume",
+                  file=sys.stderr)
+        raise
     print_summary(result, out)
     return 0
 
@@ -159,47 +206,17 @@ def print_summary(result, out: Path) -> None:
               f"{f(s.get('pairwise_diversity')):>11}")
 
 
-def load_previous(out: Path, spec, args, designer) -> list:
-    """Designs already written to ``out`` (for --resume), after checking they were made with these settings."""
-    from seqdiff_protein.api import DesignInputError, DesignRecord
+def load_previous(out: Path, config, designer) -> list:
+    """Designs (and baselines) already written to ``out``, after checking they were made with these settings."""
+    from seqdiff_protein.designer import check_previous
+    from seqdiff_protein.records import check_resume, read_run
 
-    try:
-        run = json.loads((out / "run.json").read_text())
-        with open(out / "scores.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, ValueError) as err:
-        raise DesignInputError(f"--resume: cannot read the previous run in {str(out)!r} ({err}); "
-                               f"use a new --out folder") from None
-    old = run.get("config", {})
-    now = {"contig": str(spec), "length_bounds": list(spec.bounds()),
-           "redesign": sorted(f"{c}{r}" for c, r in spec.redesign), "seed": args.seed, "model": designer.model_name,
-           "sampler": args.sampler, "temperature": args.temperature,
-           "steps": args.steps if args.steps is not None else "auto: ceil(generated/8)",
-           "top_k": args.top_k, "top_p": args.top_p}
-    for key in RESUME_KEYS:
-        a, b = old.get(key), now[key]
-        if json.dumps(a) != json.dumps(b):
-            raise DesignInputError(f"--resume: {str(out)!r} was made with {key}={a!r}, this run has {key}={b!r}; "
-                                   f"rerun with the same settings or use a new --out folder")
-    mappings = {d["id"]: d for d in run.get("designs", [])}
-    records = []
-    for row in rows:
-        if row.get("id") in mappings:
-            records.append(DesignRecord(row=_parse_row(row), mapping=mappings[row["id"]]))
-    return records
-
-
-def _parse_row(row: dict) -> dict:
-    out = dict(row)
-    for key in ("motif_start_idxs", "motif_end_idxs", "fixed_idx0"):
-        out[key] = json.loads(row[key]) if row.get(key) else []
-    for key in ("length", "longest_run", "seed", "steps"):
-        out[key] = int(row[key])
-    for key in ("esm_pll", "esm_pll_mean", "esm_pppl", "top_residue_fraction", "nearest_train_identity",
-                "mean_confidence", "temperature"):
-        out[key] = float(row[key]) if row.get(key) not in (None, "") else float("nan")
-    out["repeat_guard_pass"] = row.get("repeat_guard_pass") == "True"
-    return out
+    old, designs, baselines = read_run(out)
+    spec = designer.prepare(config)
+    check_resume(old, designer.run_config(config, spec, designer.scorer(config.esm_model),
+                                          designer.novelty.get(config.novelty, designer.model_path)), out)
+    check_previous({int(r.mapping["index"]): r for r in designs}, config.num_designs)
+    return designs + baselines
 
 
 if __name__ == "__main__":  # pragma: no cover

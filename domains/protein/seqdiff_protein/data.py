@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,19 +24,18 @@ DEFAULT_DATA = "../shared/data/proteins"
 @dataclass(frozen=True)
 class ProteinDataConfig:
     paths: tuple[str, ...] = (DEFAULT_DATA,)  # FASTA files or folders holding *.fasta[.gz]
-    max_length: int = 256  # residues; longer sequences are randomly cropped
-    min_length: int = 20
-    max_sequences: int | None = None  # per split, for quick runs
+    max_length: int = field(default=256, metadata={"min": 1, "max": 1022})  # longer sequences are randomly cropped
+    min_length: int = field(default=20, metadata={"min": 1, "max": 1022})
+    max_sequences: int | None = field(default=None, metadata={"min": 1})  # per split, for quick runs
 
     @classmethod
     def from_dict(cls, data: dict) -> "ProteinDataConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown protein data key(s) {sorted(unknown)}; known: {sorted(known)}")
-        if "paths" in data:
-            data = {**data, "paths": tuple([data["paths"]] if isinstance(data["paths"], str) else data["paths"])}
-        return cls(**data)
+        """The ``data:`` section of a training YAML (``paths`` may be one string)."""
+        from seqdiff.config import from_dict
+
+        if isinstance(data, dict) and isinstance(data.get("paths"), str):
+            data = {**data, "paths": [data["paths"]]}
+        return from_dict(cls, data)
 
 
 def split_of(sequence: str) -> str:
@@ -85,15 +84,23 @@ def iter_fasta(path: Path):
         raise ValueError(f"cannot read FASTA file {str(path)!r}: {err}") from None
 
 
+def find_data(relative: str | Path) -> Path | None:
+    """``relative`` found from the working directory or one of its parents (so a notebook in a subfolder of
+    the project finds the project's data); ``None`` if nowhere. Absolute paths are only checked."""
+    relative = Path(relative).expanduser()
+    if relative.is_absolute():
+        return relative if relative.exists() else None
+    cwd = Path.cwd()
+    return next((p.resolve() for p in (base / relative for base in (cwd, *cwd.parents)) if p.exists()), None)
+
+
 def reference_sequences(n: int = 100, max_length: int | None = 256, split: str = "test", min_length: int = 20,
                         paths: tuple[str, ...] | None = None, standard_only: bool = True) -> list[str]:
     """The first ``n`` natural sequences of ``split`` (files in order), ``min_length <= L <= max_length``,
-    made only of the 20 standard residues when ``standard_only``."""
+    made only of the 20 standard residues when ``standard_only``. ``paths`` default: ``find_data()``."""
     from seqdiff_protein.alphabet import STANDARD_RESIDUES
 
-    if paths is None:
-        root = Path(__file__).resolve().parents[3]
-        paths = tuple(str(p) for p in (Path(DEFAULT_DATA), root / DEFAULT_DATA) if p.exists())[:1] or (DEFAULT_DATA,)
+    paths = paths or (str(find_data(DEFAULT_DATA) or DEFAULT_DATA),)
     allowed = set(STANDARD_RESIDUES)
     out: list[str] = []
     for path in fasta_files(paths):

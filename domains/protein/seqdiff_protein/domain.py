@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from importlib.resources import files
 from pathlib import Path
 
 from seqdiff.tokenizer import CharTokenizer
 
-MODELS = Path(__file__).parent / "models"
+MODELS = Path(str(files("seqdiff_protein") / "models"))  # package data: works installed or editable
 BUNDLED_MODEL = MODELS / "protein-small"
 BUNDLED_SCORER = MODELS / "scorer-esm2arch-small"
 
@@ -17,7 +18,7 @@ class ProteinDomain:
     description = "protein sequence design and motif scaffolding (ESM alphabet)"
 
     def __init__(self) -> None:
-        self._scorer = None
+        self._scorers: dict = {}  # (esm_model, device) -> loaded scorer (or None)
 
     def build_tokenizer(self, config: dict) -> CharTokenizer:
         from seqdiff_protein.alphabet import protein_tokenizer
@@ -41,37 +42,35 @@ class ProteinDomain:
     def default_scorer(self) -> Path | None:
         return BUNDLED_SCORER if (BUNDLED_SCORER / "config.json").is_file() else None
 
-    def default_sampler(self):
-        """Random-order (MDLM ancestral) unmasking; ``design`` uses ceil(generated residues / 8) steps."""
-        from seqdiff.samplers import AncestralSampler
-
-        return AncestralSampler(steps=32)
-
     def validators(self) -> dict:
-        """Denoise validators: canvas [B, L] -> positions to re-mask."""
-        from seqdiff_protein.metrics import RepeatGuard
+        """Text checks of a design: ``alphabet`` (20 standard residues) and ``repeat_guard`` (runaway repeats)."""
+        from seqdiff_protein.metrics import alphabet_problems, guard_problems
 
-        return {"repeat_guard": RepeatGuard()}
+        return {"alphabet": alphabet_problems, "repeat_guard": guard_problems}
 
-    def scorers(self, esm_model: str = "bundled", device: str = "cpu") -> dict:
+    def scorers(self, device: str = "cpu", esm_model: str = "bundled") -> dict:
         """``{"pppl": f(list[str]) -> list[float]}``: ESM pseudo-perplexity exp(-PLL/L) (lower = more natural;
         report repeat metrics beside it). Uses the bundled ESM-2-architecture scorer unless told otherwise;
         empty when that scorer is not installed. ``f.name`` is the scorer's honest name."""
         if esm_model == "bundled" and self.default_scorer() is None:
             return {}
-        if self._scorer is None or getattr(self._scorer, "_key", None) != (esm_model, device):
+        key = (esm_model, device)
+        if key not in self._scorers:
             from seqdiff_protein.scoring import load_scorer
 
-            self._scorer = load_scorer(esm_model, device=device)
-            if self._scorer is not None:
-                self._scorer._key = (esm_model, device)
-        return {"pppl": self._scorer} if self._scorer is not None else {}
+            self._scorers[key] = load_scorer(esm_model, device=device)
+        scorer = self._scorers[key]
+        return {"pppl": scorer} if scorer is not None else {}
 
-    def banned_ids(self, tokenizer) -> list[int]:
-        """Ids a design never contains: everything but the 20 standard residues (``seqdiff bench`` uses it)."""
-        from seqdiff_protein.alphabet import nonstandard_ids
+    def bench_spec(self, tokenizer):
+        """Unconditional ``<cls> masks <eos>`` canvases, EvoDiff-OADM's random one-token baseline, only the 20
+        standard residues emitted, the pseudo-perplexity scorer and natural held-out sequences as reference."""
+        from seqdiff.bench import BenchSpec
+        from seqdiff_protein.alphabet import cls_id, nonstandard_ids
 
-        return nonstandard_ids(tokenizer)
+        return BenchSpec(naive_order="random", canvas_prefix=(cls_id(tokenizer),), canvas_suffix=(tokenizer.eos_id,),
+                         banned_ids=tuple(nonstandard_ids(tokenizer)), scorer="pppl",
+                         reference=lambda n, max_length: self.reference_sequences(n, max_length=max_length))
 
     def reference_sequences(self, n: int = 100, max_length: int | None = 256, split: str = "test") -> list[str]:
         """Natural held-out sequences (md5 split; the generator never trained on ``test``)."""

@@ -87,6 +87,32 @@ class RepeatGuard:
         return bad & is_res
 
 
+def guard_problems(seq: str, guard: RepeatGuard | None = None) -> list:
+    """The repeat guard as a text check: each flagged stretch of ``seq`` is one problem."""
+    from seqdiff.domain import Problem
+
+    guard = guard or RepeatGuard()
+    ids = [ESM_TOKENS.index(c) if c in ESM_TOKENS else ESM_TOKENS.index("<unk>") for c in seq]
+    flagged = guard(torch.tensor([ids], dtype=torch.long))[0].tolist() if ids else []
+    problems, start = [], None
+    for i, bad in enumerate(flagged + [False]):
+        if bad and start is None:
+            start = i
+        elif not bad and start is not None:
+            problems.append(Problem(start, i, f"repeat: {seq[start:i][:12]} (max run {guard.max_run}, "
+                                              f"max residue fraction {guard.max_fraction})"))
+            start = None
+    return problems
+
+
+def alphabet_problems(seq: str) -> list:
+    """Each character that is not one of the 20 standard residues."""
+    from seqdiff.domain import Problem
+
+    return [Problem(i, i + 1, f"{c!r} is not a standard residue") for i, c in enumerate(seq)
+            if c not in STANDARD_RESIDUES]
+
+
 def alignment_identity(a: str, b: str, mode: str = "global", denominator: str = "max") -> float:
     from Bio.Align import PairwiseAligner
 

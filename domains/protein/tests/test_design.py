@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqdiff_protein.alphabet import STANDARD_RESIDUES
-from seqdiff_protein.api import ProteinDesigner, DesignInputError
+from seqdiff_protein import DesignInputError, ProteinDesigner
 from seqdiff_protein.domain import BUNDLED_MODEL, BUNDLED_SCORER, ProteinDomain
 from seqdiff_protein.metrics import NoveltyIndex, RepeatGuard, longest_run, scrambled_motif
 
@@ -101,7 +101,7 @@ def test_novelty_index_finds_itself():
 def test_scrambled_motif_keeps_composition():
     import random
 
-    from seqdiff_protein.motif import ContigSpec
+    from seqdiff_protein.layout import ContigSpec
 
     lay = ContigSpec.parse(MOTIF).layout(0, 0)
     design = lay.template.replace("-", "A")
@@ -148,7 +148,11 @@ def test_domain_scorers_and_references():
         assert scorers["pppl"](refs[:1])[0] > 1
     else:
         assert scorers == {}
-    assert "repeat_guard" in dom.validators()
+    checks = dom.validators()
+    assert checks["repeat_guard"](refs[0]) == [] or all(p.end > p.start for p in checks["repeat_guard"](refs[0]))
+    [problem] = checks["repeat_guard"]("MK" + "A" * 8 + "LVIGSTDEKRQNHPFWYC" * 2)
+    assert (problem.start, problem.end) == (2, 10)
+    assert [(p.start, p.message) for p in checks["alphabet"]("MKXA")] == [(2, "'X' is not a standard residue")]
 
 
 # ----- CLI ---------------------------------------------------------------------------------------------
@@ -227,9 +231,11 @@ def test_bench_emits_only_standard_residues(tiny_model_dir):
     from seqdiff_protein.alphabet import STANDARD_RESIDUES
     from seqdiff_protein.domain import ProteinDomain
 
-    domain, pre = ProteinDomain(), from_pretrained(tiny_model_dir)
-    tasks = default_tasks(pre.tokenizer, 60, 3)
-    for cfg in (naive_config(domain), BenchConfig("ancestral-4", AncestralSampler(steps=4))):
-        run = run_config(cfg, pre.model, tasks, 2, 0, domain.banned_ids(pre.tokenizer), pre.tokenizer.pad_id)
+    pre = from_pretrained(tiny_model_dir)
+    spec = ProteinDomain().bench_spec(pre.tokenizer)
+    tasks = default_tasks(spec, pre.tokenizer, 60, 3)
+    assert naive_config(spec).name == "naive-random" and spec.columns()[5] == "scorer_pppl"
+    for cfg in (naive_config(spec), BenchConfig("ancestral-4", AncestralSampler(steps=4))):
+        run = run_config(cfg, pre.model, tasks, 2, 0, spec.banned_ids, pre.tokenizer.pad_id)
         residues = "".join(pre.tokenizer.decode(out[1:-1]) for out in run["outputs"])
         assert len(residues) == 3 * 60 and set(residues) <= set(STANDARD_RESIDUES)

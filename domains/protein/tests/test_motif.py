@@ -1,11 +1,12 @@
-import random
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqdiff_protein.alphabet import STANDARD_RESIDUES
-from seqdiff_protein.motif import ContigSpec, MotifError, PdbMotif, Scaffold, SeqMotif, parse_contig
+from seqdiff_protein.contig import MotifError, PdbMotif, Scaffold, SeqMotif, parse_contig
+from seqdiff_protein.layout import ContigSpec
 
 scaffold = st.builds(lambda a, b: Scaffold(min(a, b), max(a, b)), st.integers(0, 40), st.integers(0, 40))
 pdbmotif = st.builds(lambda c, a, n: PdbMotif(c, a, a + n), st.sampled_from("ABCP"), st.integers(1, 500),
@@ -66,13 +67,30 @@ def test_impossible_length_fails_at_once():
 
 
 def test_total_length_constraint_is_exact_and_uniform():
-    spec = ContigSpec.parse("10-40/A163-181/10-40", length="50-75").with_structure(None) \
-        if False else ContigSpec.parse("10-40/seq:EVNKIKSALLSTNKAVVSL/10-40", length="50-75")
+    spec = ContigSpec.parse("10-40/seq:EVNKIKSALLSTNKAVVSL/10-40", length="50-75")
     lengths = [spec.layout(3, i).length for i in range(400)]
     assert min(lengths) >= 50 and max(lengths) <= 75
     # narrow windows never spin: a single feasible total
     narrow = ContigSpec.parse("0-300/seq:AAAA/0-300", length="600-600")
-    assert narrow.layout(0, 0).length == 600 - 0 or narrow.bounds() == (600, 600)
+    assert narrow.bounds() == (600, 600) and narrow.layout(0, 0).length == 600
+
+
+@pytest.mark.parametrize("motif,length,needle", [
+    ("1-100000", None, "'1-100000': 100000 residues is over the model's 1022-residue limit"),
+    (None, "1-100000", "--length '1-100000' is over the model's 1022-residue limit"),
+    ("10-1000/seq:ACDEFGH/10-1000", None, "makes up to 2007 residues, over the model's 1022-residue limit"),
+    ("5/seq:MK/5", "1-2000", "over the model's 1022-residue limit"),
+    ("5-50", None, "over the model's 40-residue limit"),
+])
+def test_lengths_are_bounded_at_both_ends_of_every_range(motif, length, needle):
+    limit = 40 if motif == "5-50" else 1022
+    with pytest.raises(MotifError, match=re.escape(needle)):
+        ContigSpec.parse(motif, length=length, max_length=limit)
+
+
+def test_a_bounded_total_makes_wide_linkers_fine():
+    spec = ContigSpec.parse("10-1000/seq:ACDEFGH/10-1000", length="100-200")
+    assert spec.bounds() == (100, 200) and 100 <= spec.layout(0, 0).length <= 200
 
 
 def test_bench_csv_and_wrapper_forms_equal():
@@ -97,3 +115,13 @@ def test_examples_json_contigs(motif_examples):
     for prob in motif_examples:
         spec = ContigSpec.parse(prob["contig"], length=f"{prob['total_length']['min']}-{prob['total_length']['max']}")
         assert spec.bounds() == (prob["effective_length"]["min"], prob["effective_length"]["max"])
+
+
+def test_structure_errors_say_what_the_file_is(tmp_path):
+    from seqdiff_protein.structure import read_structure
+
+    with pytest.raises(MotifError, match="is a folder"):
+        read_structure(tmp_path)
+    (tmp_path / "notes.pdb").write_text("just some text\n")
+    with pytest.raises(MotifError, match="cannot read --pdb .*notes.pdb.*no atoms"):
+        read_structure(tmp_path / "notes.pdb")

@@ -12,7 +12,7 @@ from seqdiff.serve.app import create_app  # noqa: E402
 from seqdiff.serve.command import describe  # noqa: E402
 from seqdiff.serve.server import ThreadedServer  # noqa: E402
 from seqdiff_protein import ProteinDesigner  # noqa: E402
-from seqdiff_protein.api import CSV_COLUMNS  # noqa: E402
+from seqdiff_protein.records import CSV_COLUMNS  # noqa: E402
 from seqdiff_protein.routes import MAX_DESIGNS, contribution  # noqa: E402
 
 BODY = {"motif": "3-6/seq:FSLFDKDG/3-6", "num_designs": 2, "seed": 7, "steps": 2}
