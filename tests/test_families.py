@@ -384,3 +384,65 @@ def test_missing_files_and_bad_shard_index(tmp_path):
     (folder / "tokenizer.json").unlink()
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):
         seqdiff.from_pretrained(folder)
+
+
+# ---------------------------------------------------------------- generate (Python and CLI)
+
+
+def _cli(*args: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "seqdiff", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("name", ["llada", "dream"])
+def test_generate_in_python(folders, name):
+    pre = seqdiff.from_pretrained(folders[name][0])
+    plain = seqdiff.generate(pre, "def add(a, b):", max_new_tokens=12, block_length=4, seed=3)
+    assert plain.nfe == plain.steps == 12 and plain.tokens_per_step == 1.0
+    assert len(plain.token_ids) == 12 and pre.tokenizer.mask_id not in plain.token_ids
+    exact = seqdiff.generate(pre, "def add(a, b):", max_new_tokens=12, block_length=4, seed=3, cache="dual",
+                             refresh_every=1)
+    assert exact.token_ids == plain.token_ids
+    fast = seqdiff.generate(pre, "hi", max_new_tokens=12, block_length=4, threshold=0.01, cache="prefix", chat=True)
+    assert fast.steps <= 12 and fast.prompt_tokens == len(pre.tokenizer.encode(
+        pre.chat.render([{"role": "user", "content": "hi"}]), add_special_tokens=False))
+
+
+@pytest.mark.parametrize("name", ["llada", "dream"])
+def test_generate_cli_end_to_end(folders, name):
+    folder = folders[name][0]
+    out = _cli("generate", "--model", str(folder), "--prompt", "hello world", "--chat", "--max-new-tokens", "16",
+               "--steps", "8", "--block-length", "8", "--cache", "dual", "--temperature", "0.5", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    assert "nfe " in out.stderr and "2.00 tokens/step" in out.stderr
+    again = _cli("generate", "--model", str(folder), "--prompt", "hello world", "--chat", "--max-new-tokens", "16",
+                 "--steps", "8", "--block-length", "8", "--cache", "dual", "--temperature", "0.5", "--seed", "1")
+    assert again.stdout == out.stdout
+
+
+def test_generate_cli_errors_exit_2(tmp_path, folders):
+    folder, _ = make_llada(tmp_path / "llada")
+    _edit_config(folder, model_type="mamba")
+    out = _cli("generate", "--model", str(folder), "--prompt", "x")
+    assert out.returncode == 2 and "model_type='mamba' is not supported" in out.stderr and "'Dream'" in out.stderr
+    out = _cli("generate", "--model", str(folders["llada"][0]), "--prompt", "x", "--max-new-tokens", "0")
+    assert out.returncode == 2 and "max_new_tokens=0" in out.stderr
+    (tmp_path / "llada" / "tokenizer_config.json").unlink()
+    _edit_config(folder, model_type="llada")
+    out = _cli("generate", "--model", str(folder), "--prompt", "x", "--chat")
+    assert out.returncode == 2 and "no chat template" in out.stderr
+
+
+@pytest.mark.parametrize("name", ["esm", "dplm"])
+def test_design_protein_takes_a_hugging_face_esm_folder(tmp_path, folders, name):
+    pytest.importorskip("seqdiff_protein")
+    out = _cli("design-protein", "--length", "12", "-n", "2", "--steps", "4", "--model", str(folders[name][0]),
+               "--esm-model", "none", "--train-fasta", "none", "--quiet", "--out", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    fasta = (tmp_path / "out" / "designs.fasta").read_text()
+    assert fasta.count(">") == 2
