@@ -113,10 +113,12 @@ def make_esm(folder: Path, dplm: bool = False):
     _spread(ref, 2)
     ref.save_pretrained(folder)
     (folder / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
-    if dplm:
+    if dplm:  # and, like the hub's ESM-2 folders, no eos_token_id: the eos comes from the special tokens
         config = json.loads((folder / "config.json").read_text())
         config["dplm_type"] = "dplm"
+        del config["eos_token_id"]
         (folder / "config.json").write_text(json.dumps(config))
+        (folder / "special_tokens_map.json").write_text(json.dumps({"eos_token": "<eos>", "mask_token": "<mask>"}))
     return folder, ref
 
 
@@ -318,7 +320,7 @@ def test_tokenizer_round_trip_and_special_ids(folders):
 def test_esm_tokenizer_is_the_protein_alphabet(folders):
     pre = seqdiff.from_pretrained(folders["dplm"][0])
     assert pre.domain == "protein" and pre.meta == {"family": "esm", "dplm_type": "dplm"}
-    assert tuple(pre.tokenizer.tokens) == tuple(ESM_VOCAB)
+    assert tuple(pre.tokenizer.tokens) == tuple(ESM_VOCAB) and pre.tokenizer.eos_id == ESM_VOCAB.index("<eos>")
     assert pre.tokenizer.decode(pre.tokenizer.encode("MKTAYIAK")) == "MKTAYIAK"
 
 

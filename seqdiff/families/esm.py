@@ -63,19 +63,23 @@ def to_config(hf: dict, get) -> DenoiserConfig:
         rope_base=float(hf.get("rope_theta", 10000.0)))
 
 
-def load_tokenizer(directory: Path, config: DenoiserConfig, hf: dict) -> CharTokenizer:
+def read_vocab(directory: Path) -> tuple[str, ...]:
     path = directory / "vocab.txt"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: an ESM folder needs its vocab.txt (one token per line)")
-    tokens = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+
+
+def make_tokenizer(tokens: tuple[str, ...], config: DenoiserConfig, hf: dict) -> CharTokenizer:
+    """``hf`` carries pad/mask/eos ids resolved from config.json or the folder's special tokens."""
     if len(tokens) > config.vocab_size:
-        raise ValueError(f"{path} has {len(tokens)} tokens but config.json says vocab_size={config.vocab_size}")
+        raise ValueError(f"vocab.txt has {len(tokens)} tokens but config.json says vocab_size={config.vocab_size}")
     ids = {name: hf.get(f"{name}_token_id") for name in ("pad", "mask", "eos")}
     for name, value in ids.items():
         if not isinstance(value, int) or not 0 <= value < len(tokens):
-            raise ValueError(f"config.json {name}_token_id={value!r} is not an index into {path} "
-                             f"({len(tokens)} tokens)")
+            raise ValueError(f"the {name} token id {value!r} (config.json {name}_token_id, or {name}_token in "
+                             f"tokenizer_config.json) is not an index into vocab.txt ({len(tokens)} tokens)")
     specials = tuple(t for t in tokens if t.startswith("<") and t.endswith(">"))
     unk = "<unk>" if "<unk>" in tokens else None
-    return CharTokenizer(tokens=tokens, pad=tokens[ids["pad"]], mask=tokens[ids["mask"]], eos=tokens[ids["eos"]], unk=unk,
-                         specials=specials)
+    return CharTokenizer(tokens=tokens, pad=tokens[ids["pad"]], mask=tokens[ids["mask"]], eos=tokens[ids["eos"]],
+                         unk=unk, specials=specials)

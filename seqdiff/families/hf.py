@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -59,20 +60,34 @@ def _required(config_path: Path, hf: dict, model_type: str):
     return get
 
 
-def _special_ids(directory: Path, hf: dict, tokenizer) -> dict:
-    """pad/mask/eos ids from config.json, else from tokenizer_config.json's special tokens; eos may be a
-    list in config.json (its first entry is the eos, all of them end an answer)."""
-    tok_config_path = directory / "tokenizer_config.json"
-    tok_config = json.loads(tok_config_path.read_text()) if tok_config_path.is_file() else {}
+def _special_tokens(directory: Path) -> dict:
+    """Special-token strings from tokenizer_config.json, else special_tokens_map.json."""
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = directory / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path} is not valid JSON ({err})") from None
+            found = {k: (v.get("content") if isinstance(v, dict) else v) for k, v in data.items()
+                     if k.endswith("_token")}
+            if found:
+                return found
+    return {}
+
+
+def _special_ids(directory: Path, hf: dict, token_to_id: Callable[[str], int | None]) -> dict:
+    """pad/mask/eos ids from config.json, else from the tokenizer's special tokens; eos may be a list in
+    config.json (its first entry is the eos, all of them end an answer)."""
+    tokens = _special_tokens(directory)
     out = dict(hf)
     eos = hf.get("eos_token_id")
     stops = list(eos) if isinstance(eos, list) else []
     out["eos_token_id"] = stops[0] if stops else eos
     for name in ("pad", "mask", "eos"):
         if out.get(f"{name}_token_id") is None:
-            token = tok_config.get(f"{name}_token")
-            token = token.get("content") if isinstance(token, dict) else token
-            out[f"{name}_token_id"] = tokenizer.token_to_id(token) if isinstance(token, str) else None
+            token = tokens.get(f"{name}_token")
+            out[f"{name}_token_id"] = token_to_id(token) if isinstance(token, str) else None
     out["stop_token_ids"] = stops
     return out
 
@@ -80,7 +95,9 @@ def _special_ids(directory: Path, hf: dict, tokenizer) -> dict:
 def _tokenizer(directory: Path, family, hf: dict):
     """(config.json with special ids resolved, tokenizer factory taking the model config)."""
     if family.MODEL_TYPE == "esm":
-        return hf, lambda cfg: family.load_tokenizer(directory, cfg, hf)
+        vocab = family.read_vocab(directory)
+        hf = _special_ids(directory, hf, lambda t: vocab.index(t) if t in vocab else None)
+        return hf, lambda cfg: family.make_tokenizer(vocab, cfg, hf)
     path = directory / "tokenizer.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: a {family.MODEL_TYPE!r} folder needs its tokenizer.json")
@@ -90,7 +107,7 @@ def _tokenizer(directory: Path, family, hf: dict):
         raw = RustTokenizer.from_file(str(path))
     except Exception as err:  # tokenizers raises its own exception type for unreadable files
         raise ValueError(f"{path} is not a readable tokenizers file ({err})") from None
-    hf = _special_ids(directory, hf, raw)
+    hf = _special_ids(directory, hf, raw.token_to_id)
 
     def make(cfg):
         return HFTokenizer(raw, vocab_size=cfg.vocab_size, pad_id=cfg.pad_id, mask_id=cfg.mask_id,
