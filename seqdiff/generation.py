@@ -30,8 +30,11 @@ class GenerateResult:
         return len(self.token_ids) / max(1, self.steps)
 
 
-def _stop_ids(tokenizer) -> frozenset[int]:
-    return frozenset(getattr(tokenizer, "stop_ids", ())) | {tokenizer.eos_id}
+def banned_ids(tokenizer) -> frozenset[int]:
+    """Ids never drawn: for a Hugging Face tokenizer only the unused rows (a released model emits its own
+    end-of-turn specials, <|eot_id|>, <|im_end|>); for seqdiff's tokenizers every special but eos."""
+    unused = getattr(tokenizer, "unused_ids", None)
+    return frozenset(unused) if unused is not None else frozenset(tokenizer.special_ids) - {tokenizer.eos_id}
 
 
 def prompt_ids(pretrained: Pretrained, prompt: str, chat: bool = False) -> list[int]:
@@ -76,8 +79,7 @@ def generate(pretrained: Pretrained, prompt: str, max_new_tokens: int = 128, ste
              remasking: str = "low_confidence", refresh_every: int | None = None) -> GenerateResult:
     """Generate ``max_new_tokens`` positions after ``prompt``; ``steps`` defaults to one token per step.
 
-    Special tokens are never drawn except the ones that end an answer (eos, and e.g. ``<|eot_id|>`` where
-    config.json lists several eos ids); the text is cut at the first of those."""
+    The text ends at the first special token the model commits (eos, <|eot_id|>, <|im_end|>, ...)."""
     _check(max_new_tokens, steps, block_length, threshold)
     tokenizer, model = pretrained.tokenizer, pretrained.model
     ids = prompt_ids(pretrained, prompt, chat)
@@ -85,12 +87,12 @@ def generate(pretrained: Pretrained, prompt: str, max_new_tokens: int = 128, ste
     x = torch.tensor([ids + [tokenizer.mask_id] * max_new_tokens], device=device)
     editable = torch.zeros_like(x, dtype=torch.bool)
     editable[:, len(ids):] = True
-    stops = _stop_ids(tokenizer)
-    banned = sorted(set(tokenizer.special_ids) - stops)
+    banned = sorted(banned_ids(tokenizer))
     sampler = make_sampler(max_new_tokens, steps, block_length, threshold, temperature, remasking)
     run = Denoise(sampler, banned_ids=banned, cache=CacheOptions(mode=cache, refresh_every=refresh_every))
     out = run(model, x, editable, row_generators([seed], device=device))
     generated = out.tokens[0, len(ids):].tolist()
-    cut = next((i for i, t in enumerate(generated) if t in stops), len(generated))
+    ends = tokenizer.special_ids
+    cut = next((i for i, t in enumerate(generated) if t in ends), len(generated))
     return GenerateResult(text=tokenizer.decode(generated[:cut]), token_ids=generated, prompt_tokens=len(ids),
                           nfe=out.nfe, steps=out.steps, wall_s=out.wall_s)

@@ -124,13 +124,13 @@ class HFTokenizer:
     the tokenizer's special tokens plus every model row beyond the tokenizer's vocabulary (padding rows of the
     embedding matrix), so a sampler that bans them never emits a token that does not decode."""
 
-    def __init__(self, tokenizer, vocab_size: int, pad_id: int, mask_id: int, eos_id: int,
-                 stop_ids: Sequence[int] = ()):
+    def __init__(self, tokenizer, vocab_size: int, pad_id: int, mask_id: int, eos_id: int):
         self._tok, self._vocab_size = tokenizer, int(vocab_size)
         self._pad_id, self._mask_id, self._eos_id = int(pad_id), int(mask_id), int(eos_id)
-        self.stop_ids = frozenset({self._eos_id, *map(int, stop_ids)})  # ids that end a generated answer
         added = [i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special]
         beyond = range(tokenizer.get_vocab_size(with_added_tokens=True), self._vocab_size)
+        # ids a trained model never emits: embedding rows with no token, batch padding (when it is not eos)
+        self.unused_ids = frozenset({*beyond, *([self._pad_id] if self._pad_id != self._eos_id else [])})
         self._special = frozenset({*added, *beyond, self._pad_id, self._mask_id, self._eos_id})
 
     @classmethod

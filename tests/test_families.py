@@ -314,6 +314,7 @@ def test_tokenizer_round_trip_and_special_ids(folders):
     assert set(range(len(SPECIALS))) <= tok.special_ids
     beyond = range(pre.model.config.vocab_size - EXTRA_ROWS, pre.model.config.vocab_size)
     assert set(beyond) <= tok.special_ids and tok.vocab_size == pre.model.config.vocab_size
+    assert tok.unused_ids == {*beyond, PAD}  # never drawn by generate; other specials end the answer
     assert tok.decode([*tok.encode("hello"), tok.eos_id, tok.mask_id]) == "hello"
 
 
@@ -406,7 +407,9 @@ def test_generate_in_python(folders, name):
     pre = seqdiff.from_pretrained(folders[name][0])
     plain = seqdiff.generate(pre, "def add(a, b):", max_new_tokens=12, block_length=4, seed=3)
     assert plain.nfe == plain.steps == 12 and plain.tokens_per_step == 1.0
-    assert len(plain.token_ids) == 12 and pre.tokenizer.mask_id not in plain.token_ids
+    assert len(plain.token_ids) == 12 and not {pre.tokenizer.mask_id, *pre.tokenizer.unused_ids} & {*plain.token_ids}
+    ends = [i for i, t in enumerate(plain.token_ids) if t in pre.tokenizer.special_ids]
+    assert plain.text == pre.tokenizer.decode(plain.token_ids[: ends[0] if ends else 12])
     exact = seqdiff.generate(pre, "def add(a, b):", max_new_tokens=12, block_length=4, seed=3, cache="dual",
                              refresh_every=1)
     assert exact.token_ids == plain.token_ids

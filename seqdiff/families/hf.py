@@ -77,18 +77,16 @@ def _special_tokens(directory: Path) -> dict:
 
 
 def _special_ids(directory: Path, hf: dict, token_to_id: Callable[[str], int | None]) -> dict:
-    """pad/mask/eos ids from config.json, else from the tokenizer's special tokens; eos may be a list in
-    config.json (its first entry is the eos, all of them end an answer)."""
+    """pad/mask/eos ids from config.json, else from the tokenizer's special tokens; an eos list in
+    config.json gives its first entry (generation stops at any special token anyway)."""
     tokens = _special_tokens(directory)
     out = dict(hf)
     eos = hf.get("eos_token_id")
-    stops = list(eos) if isinstance(eos, list) else []
-    out["eos_token_id"] = stops[0] if stops else eos
+    out["eos_token_id"] = eos[0] if isinstance(eos, list) and eos else eos
     for name in ("pad", "mask", "eos"):
         if out.get(f"{name}_token_id") is None:
             token = tokens.get(f"{name}_token")
             out[f"{name}_token_id"] = token_to_id(token) if isinstance(token, str) else None
-    out["stop_token_ids"] = stops
     return out
 
 
@@ -111,7 +109,7 @@ def _tokenizer(directory: Path, family, hf: dict):
 
     def make(cfg):
         return HFTokenizer(raw, vocab_size=cfg.vocab_size, pad_id=cfg.pad_id, mask_id=cfg.mask_id,
-                           eos_id=hf["eos_token_id"], stop_ids=hf["stop_token_ids"])
+                           eos_id=hf["eos_token_id"])
     return hf, make
 
 
