@@ -378,6 +378,15 @@ def test_malformed_folders_give_clear_errors(tmp_path, changes, error, message):
         seqdiff.from_pretrained(folder)
 
 
+def test_special_ids_fall_back_to_the_tokenizer_files(tmp_path):
+    folder, _ = make_llada(tmp_path / "llada")
+    _edit_config(folder, eos_token_id=None)
+    assert seqdiff.from_pretrained(folder).tokenizer.eos_id == EOS  # tokenizer_config.json's eos_token
+    (folder / "tokenizer_config.json").unlink()
+    with pytest.raises(ValueError, match="names no eos token"):
+        seqdiff.from_pretrained(folder)
+
+
 def test_missing_files_and_bad_shard_index(tmp_path):
     folder, _ = make_llada(tmp_path / "llada")
     (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"x": "../evil.safetensors"}}))

@@ -108,6 +108,9 @@ def _tokenizer(directory: Path, family, hf: dict):
     hf = _special_ids(directory, hf, raw.token_to_id)
 
     def make(cfg):
+        if hf["eos_token_id"] is None:
+            raise ValueError(f"{directory} names no eos token: set eos_token_id in config.json or eos_token in "
+                             f"tokenizer_config.json")
         return HFTokenizer(raw, vocab_size=cfg.vocab_size, pad_id=cfg.pad_id, mask_id=cfg.mask_id,
                            eos_id=hf["eos_token_id"])
     return hf, make
