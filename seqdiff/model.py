@@ -272,17 +272,16 @@ class Denoiser(nn.Module):
         return KVCache(keys=[], values=[])
 
     def _embed(self, tokens: Tensor) -> Tensor:
+        cfg = self.config
         x = self.embed_tokens(tokens)
-        if not self.config.hide_pad:
-            return x
-        padding = tokens.eq(self.config.pad_id)
-        if self.config.token_dropout:
-            is_mask = tokens.eq(self.config.mask_id)
+        real = ~tokens.eq(cfg.pad_id) if cfg.hide_pad else torch.ones_like(tokens, dtype=torch.bool)
+        if cfg.token_dropout:
+            is_mask = tokens.eq(cfg.mask_id)
             x = x.masked_fill(is_mask.unsqueeze(-1), 0.0)
-            lengths = (~padding).sum(-1).clamp(min=1)
+            lengths = real.sum(-1).clamp(min=1)
             observed = is_mask.sum(-1).to(x.dtype) / lengths
             x = x * (1 - 0.15 * 0.8) / (1 - observed).clamp(min=1e-6)[:, None, None]
-        return x * (~padding).unsqueeze(-1).to(x.dtype)
+        return x * real.unsqueeze(-1).to(x.dtype) if cfg.hide_pad else x
 
     def _check(self, tokens: Tensor, cache: KVCache | None, window: tuple[int, int] | None, refresh: bool) -> None:
         if window is not None and cache is None:
