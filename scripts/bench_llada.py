@@ -130,7 +130,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--gen-lengths", type=int, nargs="+", default=[256])
     p.add_argument("--block-length", type=int, default=32)
     p.add_argument("--steps-per-block", type=int, default=None,
-                   help="fixed steps per block, same for both (default: 32 on a GPU = one token per step, 2 on the CPU)")
+                   help="fixed steps per block, the same for both sides (default: the block length on a GPU, "
+                        "one token per step; 2 on the CPU)")
     p.add_argument("--prompt-length", type=int, default=32)
     p.add_argument("--modes", nargs="+", default=["none", "prefix", "dual"], choices=["none", "prefix", "dual"])
     p.add_argument("--fastdllm-dir", type=Path, default=None, help="a checkout of github.com/NVlabs/Fast-dLLM")
