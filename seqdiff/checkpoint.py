@@ -1,7 +1,8 @@
 """Exported model folders: ``config.json`` + ``model.safetensors`` + tokenizer file(s) + ``README.md``.
 
 That folder is what inference loads; Lightning ``.ckpt`` files are only for resuming training. Weights
-are read with safetensors, so loading a model never unpickles anything.
+are read with safetensors, so loading a model never unpickles anything. ``from_pretrained`` also loads
+Hugging Face folders of the supported families (``seqdiff.families``), recognised by ``model_type``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from seqdiff.io import atomic_write_bytes, atomic_write_text
+from seqdiff.families.chat import ChatTemplate
+from seqdiff.io import atomic_write_text
 from seqdiff.model import Denoiser, DenoiserConfig
 from seqdiff.noise import NoiseConfig
 from seqdiff.tokenizer import TOKENIZER_FILE, CharTokenizer, Tokenizer
@@ -34,6 +38,7 @@ class Pretrained:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     meta: dict = field(default_factory=dict)  # training facts for the model card (steps, data, metrics)
     path: Path | None = None
+    chat: ChatTemplate | None = None  # the folder's chat template (Hugging Face folders that have one)
 
 
 def save_pretrained(pretrained: Pretrained, directory: str | Path, dtype: torch.dtype | None = None,
@@ -80,39 +85,83 @@ def load_tokenizer(directory: Path, domain: str | None) -> Tokenizer:
     return load_domain(domain).load_tokenizer(directory)
 
 
-def from_pretrained(path: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> Pretrained:
-    """Load a model folder written by ``save_pretrained``; errors say which file is wrong and why."""
-    directory = Path(path)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"model folder {str(path)!r} does not exist (expected a folder with "
-                                f"{CONFIG_FILE} and {WEIGHTS_FILE}, as written by `seqdiff train` or save_pretrained)")
+def load_weights(config: DenoiserConfig, files: list[Path], rename: Callable[[str], str | None] = lambda k: k,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Denoiser:
+    """Build the model on the meta device and fill it from safetensors ``files``, one tensor at a time
+    converted straight to ``dtype`` on ``device``: peak memory is the model plus one tensor (an 8B model in
+    bf16 loads in about 16 GB). ``rename`` maps a file's key to the Denoiser's (None: skip it)."""
+    with torch.device("meta"):
+        model = Denoiser(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    seen: set[str] = set()
+    for path in files:
+        try:
+            handle = safe_open(str(path), framework="pt", device="cpu")
+        except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+            raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+        with handle:
+            for key in handle.keys():
+                try:
+                    name = rename(key)
+                except KeyError:
+                    raise ValueError(f"{path} does not match the model: tensor {key!r} is not part of its "
+                                     f"layout") from None
+                if name is None:
+                    continue
+                if name not in expected:
+                    raise ValueError(f"{path} does not match the config: unexpected tensor {key!r}")
+                tensor = handle.get_tensor(key)
+                if tuple(tensor.shape) != expected[name]:
+                    raise ValueError(f"{path} does not match the config: {key!r} has shape {tuple(tensor.shape)}, "
+                                     f"the config gives {expected[name]}")
+                target = dtype if tensor.is_floating_point() else tensor.dtype
+                model.load_state_dict({name: tensor.to(device=device, dtype=target)}, strict=False, assign=True)
+                seen.add(name)
+    missing = sorted(set(expected) - seen)
+    if missing:
+        raise ValueError(f"{files[0].parent} does not match the config: {len(missing)} tensors are missing "
+                         f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
+    return model.eval()
+
+
+def _read_config(directory: Path) -> dict:
     config_path = directory / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{config_path} is missing: {directory} is not a seqdiff model folder") from None
+        raise FileNotFoundError(f"{config_path} is missing: {directory} is not a model folder") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{config_path} is not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} is not a JSON object")
+    return config
+
+
+def from_pretrained(path: str | Path, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> Pretrained:
+    """Load a model folder: one written by ``save_pretrained``, or a Hugging Face folder of a supported
+    family (LLaDA, Dream, ESM-2/DPLM). Errors say which file is wrong and why."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"model folder {str(path)!r} does not exist (expected a folder with "
+                                f"{CONFIG_FILE} and {WEIGHTS_FILE}, as written by `seqdiff train` or save_pretrained)")
+    config = _read_config(directory)
+    config_path = directory / CONFIG_FILE
     if config.get("format") != FORMAT:
-        raise ValueError(f"{config_path} is not a seqdiff model config (format={config.get('format')!r})")
+        from seqdiff.families.hf import is_hf_folder, load_hf_folder
+
+        if is_hf_folder(config):
+            return load_hf_folder(directory, config, device=device, dtype=dtype)
+        raise ValueError(f"{config_path} is not a seqdiff model config (format={config.get('format')!r}) nor a "
+                         f"Hugging Face one (no model_type)")
     try:
         model_config = DenoiserConfig.from_dict(config["model"])
         noise = NoiseConfig(**config.get("noise", {}))
     except (KeyError, TypeError) as err:
         raise ValueError(f"{config_path} is malformed ({err!r}); re-export the model with save_pretrained") from None
-    model = Denoiser(model_config)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing")
-    try:
-        state = load_file(str(weights))
-    except Exception as err:  # safetensors raises its own error types for truncated or foreign files
-        raise ValueError(f"{weights} is not a readable safetensors file ({err})") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"{weights} does not match {config_path}: {str(err).splitlines()[0]}") from None
-    model.to(device=device, dtype=dtype).eval()
+    model = load_weights(model_config, [weights], device=device, dtype=dtype)
     return Pretrained(model=model, tokenizer=load_tokenizer(directory, config.get("domain")),
                       domain=config.get("domain"), noise=noise, meta=config.get("meta", {}), path=directory)

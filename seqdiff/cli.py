@@ -74,6 +74,31 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from seqdiff.checkpoint import from_pretrained
+    from seqdiff.generation import generate
+
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
+    try:
+        pretrained = from_pretrained(args.model, device=args.device, dtype=dtypes[args.dtype])
+        result = generate(pretrained, args.prompt, max_new_tokens=args.max_new_tokens, steps=args.steps,
+                          block_length=args.block_length, threshold=args.threshold, cache=args.cache,
+                          temperature=args.temperature, seed=args.seed, chat=args.chat)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    print(result.text)
+    print(f"nfe {result.nfe}, steps {result.steps}, {result.tokens_per_step:.2f} tokens/step, "
+          f"{result.wall_s:.2f} s ({len(result.token_ids)} positions after {result.prompt_tokens} prompt tokens)",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqdiff", description="Masked diffusion language models for sequence design.",
@@ -117,6 +142,29 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("generate", help="generate text with a model folder (LLaDA, Dream, or a seqdiff model)",
+                       description="Decode MAX_NEW_TOKENS positions after the prompt, blockwise, with the knobs "
+                                   "LLaDA and Fast-dLLM use; prints the text, then NFE and tokens per step.",
+                       epilog="example: seqdiff generate --model ~/models/LLaDA-8B-Instruct --chat --prompt 'Hi' "
+                              "--max-new-tokens 256 --block-length 32 --threshold 0.9 --cache dual --device cuda")
+    p.add_argument("--model", required=True, metavar="DIR", help="a seqdiff model folder or a Hugging Face folder")
+    p.add_argument("--prompt", required=True, help="the prompt text")
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the folder's chat template")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="positions to generate (default 128)")
+    p.add_argument("--steps", type=int, default=None, help="total steps (default: one token per step)")
+    p.add_argument("--block-length", type=int, default=32, help="semi-autoregressive block length (default 32)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="commit every position at least this confident (Fast-dLLM, e.g. 0.9) instead of --steps")
+    p.add_argument("--cache", choices=("none", "prefix", "dual"), default="none",
+                   help="KV cache, refreshed at each block start (approximate; default none)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="weights are loaded straight into this dtype (default float32)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=_cmd_generate)
 
     if with_domains:
         _add_domain_commands(sub)

@@ -115,3 +115,60 @@ class CharTokenizer:
     @classmethod
     def load(cls, directory: Path) -> "CharTokenizer":
         return cls.from_dict(json.loads((Path(directory) / TOKENIZER_FILE).read_text()))
+
+
+class HFTokenizer:
+    """A Hugging Face ``tokenizers`` tokenizer (a folder's ``tokenizer.json``) as a seqdiff Tokenizer.
+
+    Special ids come from the folder (config.json, else the tokenizer's special tokens). ``special_ids`` holds
+    the tokenizer's special tokens plus every model row beyond the tokenizer's vocabulary (padding rows of the
+    embedding matrix), so a sampler that bans them never emits a token that does not decode."""
+
+    def __init__(self, tokenizer, vocab_size: int, pad_id: int, mask_id: int, eos_id: int):
+        self._tok, self._vocab_size = tokenizer, int(vocab_size)
+        self._pad_id, self._mask_id, self._eos_id = int(pad_id), int(mask_id), int(eos_id)
+        added = [i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special]
+        beyond = range(tokenizer.get_vocab_size(with_added_tokens=True), self._vocab_size)
+        # ids a trained model never emits: embedding rows with no token, batch padding (when it is not eos)
+        self.unused_ids = frozenset({*beyond, *([self._pad_id] if self._pad_id != self._eos_id else [])})
+        self._special = frozenset({*added, *beyond, self._pad_id, self._mask_id, self._eos_id})
+
+    @classmethod
+    def from_file(cls, path: Path, **ids) -> "HFTokenizer":
+        from tokenizers import Tokenizer as RustTokenizer
+
+        return cls(RustTokenizer.from_file(str(path)), **ids)
+
+    def token_id(self, token: str) -> int | None:
+        return self._tok.token_to_id(token)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    @property
+    def pad_id(self) -> int:
+        return self._pad_id
+
+    @property
+    def mask_id(self) -> int:
+        return self._mask_id
+
+    @property
+    def eos_id(self) -> int:
+        return self._eos_id
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        return self._special
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def save(self, directory: Path) -> None:
+        from seqdiff.io import atomic_write_text
+
+        atomic_write_text(Path(directory) / TOKENIZER_FILE, self._tok.to_str())

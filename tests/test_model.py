@@ -83,3 +83,62 @@ def test_bad_config_is_rejected(kwargs, message):
 def test_unknown_config_key_is_named():
     with pytest.raises(ValueError, match="n_layer"):
         DenoiserConfig.from_dict({"vocab_size": 11, "pad_id": 0, "mask_id": 1, "n_layer": 2})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_kv_heads": 3}, "n_kv_heads"),
+    ({"n_layers": 0}, "positive"),
+    ({"ffn_dim": -4}, "positive"),
+    ({"norm": "batchnorm"}, "layernorm, rmsnorm"),
+    ({"mlp": "relu"}, "gelu, swiglu"),
+    ({"lm_head": "linear", "tie_embeddings": True, "norm": "rmsnorm"}, None),
+    ({"tie_embeddings": False}, "tie_embeddings"),
+    ({"vocab_size": 20_000_000, "d_model": 16_384, "pad_id": 0}, "parameters"),
+])
+def test_family_fields_are_validated_before_allocating(kwargs, message):
+    base = {"vocab_size": 11, "pad_id": 0, "mask_id": 1, "d_model": 32, "n_heads": 4}
+    if message is None:
+        DenoiserConfig(**{**base, **kwargs})
+        return
+    with pytest.raises(ValueError, match=message):
+        DenoiserConfig(**{**base, **kwargs})
+
+
+@pytest.mark.parametrize("family", [
+    {},
+    {"norm": "rmsnorm", "mlp": "swiglu", "n_kv_heads": 2, "qkv_bias": False, "out_bias": False, "mlp_bias": False,
+     "lm_head": "linear", "tie_embeddings": False, "token_dropout": False, "hide_pad": False},
+    {"norm": "rmsnorm", "mlp": "swiglu", "n_kv_heads": 1, "out_bias": False, "mlp_bias": False,
+     "lm_head": "linear", "tie_embeddings": True, "token_dropout": False, "logits_shift": True},
+])
+def test_parameter_estimate_is_exact_and_cached_windows_match(family):
+    torch.manual_seed(0)
+    cfg = DenoiserConfig(vocab_size=11, pad_id=0, mask_id=1, d_model=32, n_layers=2, n_heads=4, **family)
+    model = Denoiser(cfg).eval()
+    assert model.num_parameters() == cfg.estimated_parameters()
+    tokens = torch.randint(2, 11, (2, 12))
+    cache = model.new_cache()
+    with torch.no_grad():
+        full = model(tokens, cache=cache, refresh=True)
+        for window in [(0, 4), (3, 8), (8, 12)]:
+            torch.testing.assert_close(model(tokens, cache=cache, window=window), full[:, window[0]:window[1]],
+                                       atol=1e-5, rtol=1e-5)
+
+
+def test_logits_shift_scores_token_i_with_the_output_at_i_minus_1():
+    torch.manual_seed(0)
+    base = dict(vocab_size=11, pad_id=0, mask_id=1, d_model=32, n_layers=1, n_heads=4, token_dropout=False)
+    plain = Denoiser(DenoiserConfig(**base)).eval()
+    shifted = Denoiser(DenoiserConfig(**base, logits_shift=True)).eval()
+    shifted.load_state_dict(plain.state_dict())
+    tokens = torch.randint(2, 11, (1, 7))
+    with torch.no_grad():
+        a, b = plain(tokens), shifted(tokens)
+    assert torch.equal(b[:, 1:], a[:, :-1]) and torch.equal(b[:, 0], a[:, 0])
+
+
+def test_max_positions_is_enforced():
+    model = Denoiser(DenoiserConfig(vocab_size=11, pad_id=0, mask_id=1, d_model=32, n_heads=4, n_layers=1,
+                                    max_positions=8))
+    with pytest.raises(ValueError, match="max_positions=8"):
+        model(torch.randint(2, 11, (1, 9)))

@@ -1,11 +1,12 @@
 """ReMDM-style refinement: late in sampling, re-mask the least confident committed tokens and redraw them.
 
 ``RemaskSampler(inner, refine_steps=R, fraction=f)`` runs ``inner`` for its planned steps T, then R
-refinement steps (ReMDM's "loop" phase, DPLM's re-masking of low-score tokens). At the end of the inner's
-last step and of every refinement step but the last, each row that has no masked editable position left
-re-masks its ``ceil(f * editable)`` (at most ``max_tokens``) editable tokens with the lowest probability
-under the current logits; a refinement step redraws every masked position. The last step re-masks
-nothing, so decoding ends with no mask and costs at most R extra model calls.
+refinement steps (ReMDM's "loop" phase, DPLM's re-masking of low-score tokens). Whenever a step other than
+the last leaves a row with no masked editable position, that row re-masks its ``ceil(f * editable)`` (at
+most ``max_tokens``) editable tokens with the lowest probability under the current logits; a refinement step
+redraws every masked position. A row that finishes before T is re-masked too: otherwise the loop would stop
+for a row decoded alone and go on for the same row in a batch, and batching would change the row. The last
+step re-masks nothing, so decoding ends with no mask and costs at most R extra model calls.
 
 The clock is the loop's step counter, so an adaptive inner (threshold, factor) is refined only if it is
 still running at its planned end; wrap fixed-step samplers (ancestral, confidence, blockwise of those).
@@ -53,8 +54,7 @@ class RemaskSampler:
         else:  # refinement: redraw everything that is masked
             tokens, _ = draw_tokens(logits, self.sampling, ctx)
             x_new = torch.where(masked_editable(x, ctx), tokens, x)
-        if self.refine_steps == 0 or self.fraction == 0 or ctx.step < inner_steps - 1 or \
-                ctx.step >= ctx.num_steps - 1:
+        if self.refine_steps == 0 or self.fraction == 0 or ctx.step >= ctx.num_steps - 1:
             return x_new
         editable = ctx.editable & (x_new != ctx.mask_id)
         done = ~masked_editable(x_new, ctx).any(-1)

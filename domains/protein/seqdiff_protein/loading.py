@@ -16,7 +16,8 @@ def load_generator(path: str | Path | None, device: str = "cpu", download: bool 
     from seqdiff.noise import NoiseConfig
 
     from seqdiff_protein.domain import BUNDLED_MODEL
-    from seqdiff_protein.esm_io import ESMLoadError, esm2_as_denoiser, is_seqdiff_folder, read_esm2_weights
+    from seqdiff_protein.esm_io import (
+        ESMLoadError, esm2_as_denoiser, is_hf_esm, is_seqdiff_folder, read_esm2_weights)
 
     if path is None:
         if not (BUNDLED_MODEL / "config.json").is_file():
@@ -26,7 +27,7 @@ def load_generator(path: str | Path | None, device: str = "cpu", download: bool 
     value = str(path)
     p = Path(value).expanduser()
     if p.is_dir():
-        if not is_seqdiff_folder(p):
+        if not (is_seqdiff_folder(p) or is_hf_esm(p)):  # Hugging Face ESM-2 / DPLM folders load in the core
             raise DesignInputError(f"--model {value!r} is not a seqdiff model folder (config.json with format "
                                    f"'seqdiff-model'); e.g. --model runs/protein-small/model or --model esm2_t6_8M_UR50D")
         try:
