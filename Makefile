@@ -11,9 +11,7 @@ demo: setup
 	head -4 runs/demo/designs.fasta
 
 test: setup
-	# each test folder has its own conftest helpers, so each runs as its own session
-	$(PY) -m pytest -q -p no:cacheprovider tests
-	$(PY) -m pytest -q -p no:cacheprovider domains/protein/tests
-	$(PY) -m pytest -q -p no:cacheprovider domains/code/tests
+	# one pytest session over tests/ and both domains (pyproject's testpaths)
+	$(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: setup demo test

@@ -16,6 +16,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TOY_PLUGIN), os.env
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="module")
+def model():
+    """The sampler suites' tiny denoiser over ``seqdiff.testing.TOK`` (logits spread for clear rankings)."""
+    from seqdiff.testing import tiny_denoiser
+
+    return tiny_denoiser(seed=0)
+
+
 @pytest.fixture
 def tiny_model():
     from seqdiff.model import Denoiser, DenoiserConfig

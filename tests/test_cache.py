@@ -4,44 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
-from seqdiff.model import Denoiser, DenoiserConfig
-from seqdiff.samplers import (
-    AncestralSampler, BlockwiseSampler, CacheOptions, ConfidenceSampler, Denoise, FactorSampler, SamplingOptions,
-    ThresholdSampler, row_generators)
-from tests.test_samplers import MASK, PAD, ROWS, SPECIAL, TOK, batch
-
-INNERS = {
-    "confidence": lambda: ConfidenceSampler(steps=10, sampling=SamplingOptions(temperature=1.0)),
-    "threshold": lambda: ThresholdSampler(0.4),
-    "factor": lambda: FactorSampler(1.5),
-    "ancestral": lambda: AncestralSampler(steps=12),
-}
-
-
-class Recording(nn.Module):
-    def __init__(self, model: Denoiser):
-        super().__init__()
-        self.model, self.config, self.calls = model, model.config, []
-
-    def new_cache(self):
-        return self.model.new_cache()
-
-    def forward(self, tokens, cache=None, window=None, refresh=False):
-        self.calls.append((window, refresh))
-        return self.model(tokens, cache=cache, window=window, refresh=refresh)
-
+from seqdiff.model import Denoiser
+from seqdiff.samplers import BlockwiseSampler, CacheOptions, ConfidenceSampler, Denoise, ThresholdSampler, row_generators
+from seqdiff.testing import INNERS, MASK, ROWS, SPECIAL, TOK, CallLog, batch, tiny_denoiser
 
 @pytest.fixture(scope="module")
 def model() -> Denoiser:
-    torch.manual_seed(1)
-    m = Denoiser(DenoiserConfig(vocab_size=TOK.vocab_size, pad_id=PAD, mask_id=MASK, d_model=32, n_layers=2,
-                                n_heads=4)).eval()
-    with torch.no_grad():
-        m.embed_tokens.weight.mul_(40)
-        m.embed_tokens.weight[PAD].zero_()
-    return m
+    return tiny_denoiser(seed=1)
 
 
 def decode(sampler, model, cache, seeds=(1, 2, 3), rows=ROWS):
@@ -67,7 +37,7 @@ def test_approximate_cache_refreshes_at_block_starts(mode, model):
     x = torch.full((2, 18), MASK)
     x[:, 0], x[:, -1] = 4, TOK.eos_id
     e = x == MASK
-    rec = Recording(model)
+    rec = CallLog(model)
     out = Denoise(sampler, banned_ids=SPECIAL, cache=CacheOptions(mode=mode))(rec, x, e, row_generators([0, 1]))
     assert not (out.tokens == MASK).any() and out.nfe == len(rec.calls)
     windows = [w for w, _ in rec.calls]
@@ -82,7 +52,7 @@ def test_approximate_cache_refreshes_at_block_starts(mode, model):
 def test_refresh_every_n(model):
     sampler = BlockwiseSampler(ConfidenceSampler(steps=16), 8)  # 2 blocks, 8 steps each
     x = torch.full((1, 16), MASK)
-    rec = Recording(model)
+    rec = CallLog(model)
     Denoise(sampler, banned_ids=SPECIAL, cache=CacheOptions("dual", refresh_every=3))(
         rec, x, torch.ones_like(x, dtype=torch.bool), row_generators([0]))
     flags = [r for _, r in rec.calls]

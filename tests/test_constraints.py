@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 
 from seqdiff.samplers import ConfidenceSampler, Denoise, SamplingOptions, row_generators
-from tests.test_cache import Recording
-from tests.test_samplers import MASK, ROWS, SPECIAL, TOK, batch, model  # noqa: F401  (fixture)
+from seqdiff.testing import MASK, ROWS, SPECIAL, TOK, CallLog, batch
 
 SEEDS = [4, 5, 6]
 
@@ -16,7 +15,7 @@ def sampler():
     return ConfidenceSampler(steps=6, sampling=SamplingOptions(temperature=1.0))
 
 
-def test_logits_hook_bans_a_token(model):  # noqa: F811
+def test_logits_hook_bans_a_token(model):
     a = TOK.encode("a")[0]
 
     def ban_a(step, x, logits):
@@ -28,7 +27,7 @@ def test_logits_hook_bans_a_token(model):  # noqa: F811
     assert not ((out.tokens == a) & e).any() and not (out.tokens == MASK).any()
 
 
-def test_remask_round_decodes_only_flagged_rows(model):  # noqa: F811
+def test_remask_round_decodes_only_flagged_rows(model):
     x, e = batch(ROWS)
     plain = Denoise(sampler(), banned_ids=SPECIAL)(model, x, e, row_generators(SEEDS))
     calls = []
@@ -40,7 +39,7 @@ def test_remask_round_decodes_only_flagged_rows(model):  # noqa: F811
             bad[1] = True  # the loop intersects with editable
         return bad
 
-    recording = Recording(model)
+    recording = CallLog(model)
     sizes = []
     recording.register_forward_hook(lambda module, args, output: sizes.append(args[0].shape[0]))
     out = Denoise(sampler(), banned_ids=SPECIAL, validator=flag_row_1_once, max_remask_rounds=3)(
@@ -52,7 +51,7 @@ def test_remask_round_decodes_only_flagged_rows(model):  # noqa: F811
     assert torch.equal(out.tokens[~e], x[~e]) and not (out.tokens == MASK).any()
 
 
-def test_remask_rounds_are_bounded(model):  # noqa: F811
+def test_remask_rounds_are_bounded(model):
     x, e = batch(ROWS)
     out = Denoise(sampler(), banned_ids=SPECIAL, validator=lambda c: torch.ones_like(c, dtype=torch.bool),
                   max_remask_rounds=2)(model, x, e, row_generators(SEEDS))

@@ -19,8 +19,7 @@ from seqdiff.families.hf import UnsupportedModelError
 from seqdiff.families.keys import KeyMap
 from seqdiff.model import Denoiser
 from seqdiff.samplers import BlockwiseSampler, CacheOptions, Denoise, row_generators
-from tests.test_cache import INNERS
-from tests.test_samplers import SAMPLERS
+from seqdiff.testing import INNERS, SAMPLERS
 
 transformers = pytest.importorskip("transformers")
 

@@ -10,8 +10,7 @@ import torch
 from seqdiff.graphs import GraphedDenoiser
 from seqdiff.samplers import AncestralSampler, BlockwiseSampler, ConfidenceSampler, Denoise, ThresholdSampler
 from seqdiff.samplers import row_generators
-from tests.test_cache import model  # noqa: F401  (fixture)
-from tests.test_samplers import ROWS, SPECIAL, batch
+from seqdiff.testing import ROWS, SPECIAL, batch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="graphs are captured on CUDA only")
 RUNS = {
@@ -23,7 +22,7 @@ RUNS = {
 
 
 @pytest.mark.parametrize("run", sorted(RUNS))
-def test_graphed_decoding_equals_eager(run, model):  # noqa: F811
+def test_graphed_decoding_equals_eager(run, model):
     device = "cuda"
     model = model.to(device)
     x, e = batch(ROWS)
@@ -37,7 +36,7 @@ def test_graphed_decoding_equals_eager(run, model):  # noqa: F811
     model.to("cpu")
 
 
-def test_logits_are_safe_to_keep(model):  # noqa: F811
+def test_logits_are_safe_to_keep(model):
     model = model.to("cuda")
     x, _ = batch(ROWS)
     x = x.to("cuda")

@@ -11,7 +11,7 @@ import torch
 from seqdiff.samplers import (
     AncestralSampler, BlockwiseSampler, ConfidenceSampler, Denoise, DenoiseError, RemaskSampler, Repair,
     StepContext, ThresholdSampler, row_generators)
-from tests.test_samplers import MASK, ROWS, SPECIAL, batch, model  # noqa: F401  (model is a fixture)
+from seqdiff.testing import MASK, ROWS, SPECIAL, batch
 
 SAMPLERS = {
     "ancestral": lambda: AncestralSampler(steps=6),
@@ -21,7 +21,7 @@ SAMPLERS = {
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
-def test_token_logprob_is_the_commit_step_log_softmax(name, model):  # noqa: F811
+def test_token_logprob_is_the_commit_step_log_softmax(name, model):
     """Replay: the canvas before step s is the output with every position committed at step >= s masked;
     the model's log-softmax there (bans applied) at the committed token is what the result reports."""
     x, e = batch(ROWS)
@@ -37,7 +37,7 @@ def test_token_logprob_is_the_commit_step_log_softmax(name, model):  # noqa: F81
         torch.testing.assert_close(out.token_logprob[at], expected[at], rtol=0, atol=1e-5)
 
 
-def test_should_stop_ends_the_run_with_masks_left(model):  # noqa: F811
+def test_should_stop_ends_the_run_with_masks_left(model):
     x, e = batch(ROWS)
     polls = []
 
@@ -50,7 +50,7 @@ def test_should_stop_ends_the_run_with_masks_left(model):  # noqa: F811
     assert (out.tokens == MASK).any()
 
 
-def test_masks_left_after_the_step_limit_is_an_error(model):  # noqa: F811
+def test_masks_left_after_the_step_limit_is_an_error(model):
     @dataclasses.dataclass(frozen=True)
     class Stuck:
         def planned_steps(self, num_masked: int) -> int:
@@ -64,7 +64,7 @@ def test_masks_left_after_the_step_limit_is_an_error(model):  # noqa: F811
         Denoise(Stuck(), banned_ids=SPECIAL)(model, x, e)
 
 
-def test_a_repair_bans_the_rejected_token_at_its_position(model):  # noqa: F811
+def test_a_repair_bans_the_rejected_token_at_its_position(model):
     x, e = batch(ROWS)
     plain = Denoise(ConfidenceSampler(steps=5), banned_ids=SPECIAL)(model, x, e)
     pos = int(e[0].nonzero()[0])
@@ -84,7 +84,7 @@ def test_a_repair_bans_the_rejected_token_at_its_position(model):  # noqa: F811
     assert torch.equal(out.tokens[1:], plain.tokens[1:])  # other rows untouched
 
 
-def test_row_seeds_carry_no_state_between_runs(model):  # noqa: F811
+def test_row_seeds_carry_no_state_between_runs(model):
     x, e = batch(ROWS)
     seeds = row_generators([4, 5, 6])
     run = Denoise(AncestralSampler(steps=6), banned_ids=SPECIAL)

@@ -9,96 +9,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
 
-from seqdiff.model import Denoiser, DenoiserConfig
 from seqdiff.samplers import (
     AncestralSampler, BlockwiseSampler, CacheOptions, ConfidenceSampler, Denoise, FactorSampler, RemaskSampler,
-    SamplingOptions, StepContext, ThresholdSampler, row_generators)
-from seqdiff.tokenizer import CharTokenizer
-
-TOK = CharTokenizer.from_alphabet("abcdefg")  # pad 0, mask 1, eos 2, unk 3, residues 4..10
-PAD, MASK, EOS = TOK.pad_id, TOK.mask_id, TOK.eos_id
-SPECIAL = sorted(TOK.special_ids)
-
-
-def _opts(t: float) -> SamplingOptions:
-    return SamplingOptions(temperature=t)
-
-
-# name -> (factory(temperature) -> sampler, output independent of the seed at temperature 0)
-SAMPLERS = {
-    "ancestral": (lambda t: AncestralSampler(steps=6, sampling=_opts(t)), False),
-    "confidence": (lambda t: ConfidenceSampler(sampling=_opts(t)), True),
-    "confidence-steps-margin": (lambda t: ConfidenceSampler(steps=5, measure="margin", sampling=_opts(t)), True),
-    "confidence-entropy": (lambda t: ConfidenceSampler(steps=7, measure="entropy", sampling=_opts(t)), True),
-    "confidence-random": (lambda t: ConfidenceSampler(steps=5, remasking="random", sampling=_opts(t)), False),
-    "threshold": (lambda t: ThresholdSampler(threshold=0.3, sampling=_opts(t)), True),
-    "factor": (lambda t: FactorSampler(factor=1.0, sampling=_opts(t)), True),
-    "block-confidence": (lambda t: BlockwiseSampler(ConfidenceSampler(steps=8, sampling=_opts(t)), 4), True),
-    "block-threshold": (lambda t: BlockwiseSampler(ThresholdSampler(0.5, sampling=_opts(t)), 5), True),
-    "block-ancestral": (lambda t: BlockwiseSampler(AncestralSampler(steps=9, sampling=_opts(t)), 4), False),
-    "remask-ancestral": (lambda t: RemaskSampler(AncestralSampler(steps=6, sampling=_opts(t)), refine_steps=3,
-                                                 fraction=0.2, sampling=_opts(t)), False),
-    "remask-confidence": (lambda t: RemaskSampler(ConfidenceSampler(steps=6, sampling=_opts(t)), refine_steps=2,
-                                                  fraction=0.3, sampling=_opts(t)), True),
-}
-
-
-class Counting(nn.Module):
-    """Counts model calls: NFE must equal this."""
-
-    def __init__(self, model: Denoiser):
-        super().__init__()
-        self.model, self.config, self.calls = model, model.config, 0
-
-    def new_cache(self):
-        return self.model.new_cache()
-
-    def forward(self, *args, **kwargs):
-        self.calls += 1
-        return self.model(*args, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def model() -> Denoiser:
-    torch.manual_seed(0)
-    m = Denoiser(DenoiserConfig(vocab_size=TOK.vocab_size, pad_id=PAD, mask_id=MASK, d_model=32, n_layers=2,
-                                n_heads=4)).eval()
-    with torch.no_grad():  # spread the logits so that rankings are not decided at rounding level
-        m.embed_tokens.weight.mul_(40)
-        m.embed_tokens.weight[PAD].zero_()
-    return m
-
-
-def canvas(prompt: str, n_masks: int, motif_at: tuple[int, str] | None = None):
-    """<prompt> [masks] <eos>; prompt and eos fixed; an optional fixed motif inside the masks."""
-    ids = TOK.encode(prompt) + [MASK] * n_masks + [EOS]
-    edit = [False] * len(prompt) + [True] * n_masks + [False]
-    if motif_at is not None:
-        at, motif = motif_at
-        for j, c in enumerate(motif):
-            ids[len(prompt) + at + j] = TOK.encode(c)[0]
-            edit[len(prompt) + at + j] = False
-    return ids, edit
-
-
-def batch(rows):
-    length = max(len(ids) for ids, _ in rows)
-    x = torch.full((len(rows), length), PAD)
-    e = torch.zeros((len(rows), length), dtype=torch.bool)
-    for r, (ids, edit) in enumerate(rows):
-        x[r, : len(ids)] = torch.tensor(ids)
-        e[r, : len(ids)] = torch.tensor(edit)
-    return x, e
-
-
-ROWS = [canvas("ab", 14), canvas("abcdefg", 9, motif_at=(3, "cc")), canvas("", 17)]
-
-
-def run(sampler, model, x, e, seeds, **kw):
-    return Denoise(sampler, banned_ids=SPECIAL, **kw)(model, x, e, row_generators(seeds))
-
+    SamplingOptions, StepContext, ThresholdSampler)
+from seqdiff.testing import MASK, ROWS, SAMPLERS, SPECIAL, CallLog, batch, canvas, run
 
 # ---------------------------------------------------------------- contract suite, every sampler
 
@@ -107,13 +22,13 @@ def run(sampler, model, x, e, seeds, **kw):
 def test_contract(name, model):
     make, _ = SAMPLERS[name]
     x, e = batch(ROWS)
-    counting = Counting(model)
+    counting = CallLog(model)
     out = run(make(1.0), counting, x, e, [1, 2, 3])
     assert out.tokens.shape == x.shape
     assert torch.equal(out.tokens[~e], x[~e])  # non-editable positions bit-for-bit
     assert not (out.tokens == MASK).any()
     assert not torch.isin(out.tokens[e], torch.tensor(SPECIAL)).any()  # special ids never emitted
-    assert out.nfe == counting.calls and out.nfe >= 1
+    assert out.nfe == len(counting.calls) and out.nfe >= 1
     assert out.steps == len(out.tokens_per_step)
     assert (out.commit_step[e] >= 0).all() and (out.commit_step[~e] == -1).all()
     again = run(make(1.0), model, x, e, [1, 2, 3])
@@ -146,8 +61,8 @@ def test_batch_invariance(name, model):
 
 def test_remask_refines_at_the_end(model):
     x, e = batch(ROWS)
-    inner = ConfidenceSampler(steps=6, sampling=_opts(0.0))
-    out = run(RemaskSampler(inner, refine_steps=3, fraction=0.25, sampling=_opts(0.0)), model, x, e, [1, 2, 3])
+    inner = ConfidenceSampler(steps=6, sampling=SamplingOptions(temperature=0.0))
+    out = run(RemaskSampler(inner, refine_steps=3, fraction=0.25, sampling=SamplingOptions(temperature=0.0)), model, x, e, [1, 2, 3])
     plain = run(inner, model, x, e, [1, 2, 3])
     assert out.steps == plain.steps + 3 and out.nfe == plain.nfe + 3
     # the inner's last step commits and re-masks; refinement steps redraw them, the last re-masks nothing
@@ -265,7 +180,7 @@ def test_blockwise_splits_steps_like_llada(model):
     """LLaDA: 4 blocks of 8, 16 steps -> 4 steps per block, quota 2 per step."""
     x = torch.full((1, 32), MASK)
     e = torch.ones_like(x, dtype=torch.bool)
-    sampler = BlockwiseSampler(ConfidenceSampler(steps=16, sampling=_opts(0.0)), block_length=8)
+    sampler = BlockwiseSampler(ConfidenceSampler(steps=16, sampling=SamplingOptions(temperature=0.0)), block_length=8)
     assert sampler.planned_steps(32) == 16
     out = run(sampler, model, x, e, [0])
     assert out.tokens_per_step == [2] * 16
@@ -301,7 +216,7 @@ def test_gumbel_draw_matches_softmax_frequencies():
     logits = logits.expand(1, 4000, 11).float()
     x = torch.full((1, 4000), MASK)
     e = torch.ones_like(x, dtype=torch.bool)
-    out = ConfidenceSampler(steps=1, sampling=_opts(1.0)).step(logits, x, ctx_for(e, generator=torch.Generator()
+    out = ConfidenceSampler(steps=1, sampling=SamplingOptions(temperature=1.0)).step(logits, x, ctx_for(e, generator=torch.Generator()
                                                                                      .manual_seed(1)))
     freq = torch.bincount(out[0], minlength=11).double() / 4000
     assert abs(freq[4] - 0.6) < 0.04 and abs(freq[5] - 0.3) < 0.04 and abs(freq[6] - 0.1) < 0.03
@@ -331,12 +246,12 @@ def test_ancestral_logit_reuse_is_exact(model):
     """Many more steps than tokens: most steps change nothing; reusing their logits changes no output."""
     x, e = batch(ROWS)
     sampler = AncestralSampler(steps=80)
-    counting = Counting(model)
+    counting = CallLog(model)
     reused = run(sampler, counting, x, e, [4, 5, 6])
     fresh = run(sampler, model, x, e, [4, 5, 6], reuse_logits=False)
     assert torch.equal(reused.tokens, fresh.tokens)
     assert fresh.nfe == fresh.steps == reused.steps
-    assert reused.nfe == counting.calls < 50
+    assert reused.nfe == len(counting.calls) < 50
     assert reused.nfe == 1 + sum(1 for c in reused.tokens_per_step[:-1] if c)
 
 

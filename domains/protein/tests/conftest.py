@@ -50,6 +50,12 @@ def write_fair_esm_checkpoint(path: Path, layers=2, dim=32, heads=4, seed=0, wit
 
 
 @pytest.fixture(scope="session")
+def fair_esm_checkpoint():
+    """``write_fair_esm_checkpoint`` for tests that need fair-esm's file format."""
+    return write_fair_esm_checkpoint
+
+
+@pytest.fixture(scope="session")
 def motif_examples() -> list[dict]:
     path = EXAMPLES.resolve()
     if not path.is_file():

@@ -130,10 +130,8 @@ def test_pdb_and_mmcif_motifs(designer, motif_examples, tmp_path):
         designer.design(motif="A180-190", pdb=str(pdb), num_designs=1, progress=False)
 
 
-def test_esm2_checkpoint_as_generator(tmp_path):
-    from conftest import write_fair_esm_checkpoint
-
-    path = write_fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt")
+def test_esm2_checkpoint_as_generator(tmp_path, fair_esm_checkpoint):
+    path = fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt")
     d = ProteinDesigner.from_pretrained(str(path), esm_model="none")
     r = d.design(motif="3/seq:MKT/3", num_designs=2, progress=False, novelty=None)
     assert all(s[3:6] == "MKT" for s in r.sequences) and d.model_name == "esm2:esm2_t2_tiny"

@@ -8,13 +8,12 @@ from seqdiff_protein.esm_io import (ESMLoadError, build_fair_esm, esm2_as_denois
                                     weights_from_seqdiff_folder)
 from seqdiff_protein.scoring import load_scorer
 
-from conftest import write_fair_esm_checkpoint
 
 ALPHA = "LAGVSERTIDPKQNFYMHWC"
 
 
-def test_fair_esm_checkpoint_loads_under_weights_only(tmp_path):
-    path = write_fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt")
+def test_fair_esm_checkpoint_loads_under_weights_only(tmp_path, fair_esm_checkpoint):
+    path = fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt")
     with pytest.raises(Exception):  # the plain weights_only load really fails on this format
         torch.load(path, weights_only=True)
     w = read_fair_esm_checkpoint(path)
@@ -22,8 +21,8 @@ def test_fair_esm_checkpoint_loads_under_weights_only(tmp_path):
     build_fair_esm(w)
 
 
-def test_esm2_denoiser_matches_fair_esm_logits(tmp_path):
-    w = read_fair_esm_checkpoint(write_fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt"))
+def test_esm2_denoiser_matches_fair_esm_logits(tmp_path, fair_esm_checkpoint):
+    w = read_fair_esm_checkpoint(fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt"))
     esm_model, ours = build_fair_esm(w), esm2_as_denoiser(w)
     tokens = torch.tensor([[0, 5, 6, 7, 32, 9, 10, 2]])
     with torch.no_grad():
@@ -45,8 +44,8 @@ def hand_pll(logits_fn, seq):
     return total
 
 
-def test_scorer_matches_hand_computed_pll(tmp_path):
-    path = write_fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt")
+def test_scorer_matches_hand_computed_pll(tmp_path, fair_esm_checkpoint):
+    path = fair_esm_checkpoint(tmp_path / "esm2_t2_tiny.pt")
     scorer = load_scorer(str(path), max_tokens=40)  # small chunks: exercises batching across chunks
     model = build_fair_esm(read_fair_esm_checkpoint(path))
     seqs = ["MKTAYIAKQRQISFVKSHFSRQ", "GG", "W"]
