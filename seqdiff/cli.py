@@ -106,9 +106,18 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"seqdiff {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("domains", help="list installed domains with their versions")
-    p.set_defaults(func=_cmd_domains)
+    sub.add_parser("domains", help="list installed domains with their versions").set_defaults(func=_cmd_domains)
+    _add_train_parser(sub)
+    serve_command.add_parser(sub, with_domains)
+    sub.choices["serve"].set_defaults(func=_cmd_serve)
+    _add_bench_parser(sub)
+    _add_generate_parser(sub)
+    if with_domains:
+        _add_domain_commands(sub)
+    return parser
 
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a diffusion LM from a YAML config (Lightning)",
                        description="Train a masked-diffusion model and export it as a model folder.",
                        epilog="example: seqdiff train --config configs/protein-small.yaml "
@@ -119,9 +128,8 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoints/last.ckpt")
     p.set_defaults(func=_cmd_train)
 
-    serve_command.add_parser(sub, with_domains)
-    sub.choices["serve"].set_defaults(func=_cmd_serve)
 
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed and quality of samplers and caches against the naive baseline",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Runs the domain's naive baseline (one token per step) and a grid of samplers "
@@ -143,6 +151,8 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_bench)
 
+
+def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate text with a model folder (LLaDA, Dream, or a seqdiff model)",
                        description="Decode MAX_NEW_TOKENS positions after the prompt, blockwise, with the knobs "
                                    "LLaDA and Fast-dLLM use; prints the text, then NFE and tokens per step.",
@@ -165,10 +175,6 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
                    help="weights are loaded straight into this dtype (default float32)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_generate)
-
-    if with_domains:
-        _add_domain_commands(sub)
-    return parser
 
 
 def _add_domain_commands(sub: argparse._SubParsersAction) -> None:
