@@ -88,7 +88,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                row_s=args.fake_row_ms / 1000.0)
     else:
         def factory():
-            return CodeInfillerBackend(args.model, device=args.device, candidates=args.candidates)
+            return CodeInfillerBackend(args.model, device=args.device, candidates=args.candidates, threads=args.threads)
     print(f"seqdiff serve: http://{args.host}:{args.port} (llama.cpp /infill, OpenAI /v1/completions); "
           f"GET /health answers 503 until the model is loaded", file=sys.stderr)
     run(create_app(factory, config), args.host, args.port, log_level=args.log_level)

@@ -42,6 +42,7 @@ class InfillRequest:
     stop: tuple[str, ...] = ()
     extra: tuple[ExtraChunk, ...] = ()
     time_budget_s: float | None = None  # llama.cpp t_max_predict_ms: finish early once exceeded
+    n_indent: int = 0  # llama.cpp n_indent: a later line indented less than this ends the middle
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Completion:
     valid: bool | None = None
     nfe: int = 0
     wall_s: float = 0.0
+    truncated: bool = False  # the time budget ran out: the best middle found so far
 
     def __post_init__(self) -> None:
         if self.finish_reason not in FINISH_REASONS:
@@ -179,12 +181,15 @@ class CodeInfillerBackend:
     (stop strings are applied by the server)."""
 
     def __init__(self, path: str | None = None, device: str = "cpu", candidates: int = 2, *, infiller=None,
-                 model_name: str | None = None):
+                 model_name: str | None = None, threads: int | None = None):
         try:
-            from seqdiff_code.infill import MAX_TOKENS_LIMIT, CodeInfiller
+            from seqdiff_code.infill import DEFAULT_THREADS, MAX_TOKENS_LIMIT, CodeInfiller
         except ImportError as err:
             raise RuntimeError("the code domain is not installed (pip install -e domains/code); "
                                f"import failed: {err}") from None
+        import torch
+
+        torch.set_num_threads(threads or DEFAULT_THREADS)  # 2 threads on a busy 2-core laptop: ~10x slower
         self.infiller = infiller if infiller is not None else CodeInfiller.from_pretrained(path, device=device)
         self.tokenizer = self.infiller.tokenizer
         self.candidates = candidates
@@ -197,11 +202,9 @@ class CodeInfillerBackend:
         return len(self.tokenizer.encode(text)) if text else 0
 
     def check_syntax(self, prefix: str, middle: str, suffix: str) -> bool | None:
-        from seqdiff_code.syntax import relevant_errors, syntax_errors
+        from seqdiff_code.syntax import infill_errors
 
-        full = (prefix + middle + suffix).encode("utf-8")
-        line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
-        return not relevant_errors(syntax_errors(full, "python"), len(prefix.encode("utf-8")), line_start)
+        return not infill_errors(prefix, middle, suffix, "python")
 
     def complete(self, batch: list[InfillRequest], should_stop: Callable[[], bool]) -> list[list[Completion]]:
         from seqdiff_code.infill import InfillCancelled
@@ -219,7 +222,8 @@ class CodeInfillerBackend:
                 code_reqs.append(CodeRequest(prefix=r.prefix, suffix=r.suffix,
                                              max_tokens=max(1, min(r.max_tokens, self.max_middle)),
                                              candidates=self.candidates, seed=base + j * self.candidates,
-                                             temperature=r.temperature))
+                                             temperature=r.temperature, time_budget_s=r.time_budget_s,
+                                             n_indent=max(0, r.n_indent)))
                 slots.append((i, j))
         if code_reqs:
             start = time.perf_counter()
@@ -234,9 +238,10 @@ class CodeInfillerBackend:
                     out[i][j] = Completion(text="", finish_reason="cancelled", wall_s=wall)
                     continue
                 canvas = list(getattr(res, "canvas_tokens", []) or [])
-                reason = "limit" if canvas and eos not in canvas else "eos"
+                reason = "limit" if res.truncated or (canvas and eos not in canvas) else "eos"
                 out[i][j] = Completion(text=res.text, finish_reason=reason, tokens_predicted=self.count_tokens(res.text),
-                                       valid=bool(res.valid), nfe=int(res.nfe), wall_s=float(res.wall_s))
+                                       valid=bool(res.valid), nfe=int(res.nfe), wall_s=float(res.wall_s),
+                                       truncated=bool(res.truncated))
         return out  # type: ignore[return-value]
 
 

@@ -179,6 +179,13 @@ class MiddleJudge:
         first_suffix = next((i for i, line in enumerate(suffix.split("\n")) if line.strip()), suffix.count("\n"))
         self.seam_after = first_suffix  # suffix lines after the middle's last line up to its first code line
         self.baseline = self._where(self.judge(prefix + suffix), 0) if self.judge else None
+        # where the suffix's first code line ends: tree-sitter errors past it that prefix + suffix has too
+        # (shifted by the middle) are the context's own
+        lines = suffix.split("\n")
+        self.suffix_seam_bytes = len("\n".join(lines[: first_suffix + 1]).encode("utf-8"))
+        base = syntax_errors(prefix + suffix, language)
+        self.baseline_tree = {(e.start - self.start_byte, e.end - self.start_byte, e.kind) for e in base
+                              if e.start >= self.start_byte + self.suffix_seam_bytes}
 
     def _where(self, err: SyntaxError | None, middle_lines: int):
         """(side, line relative to that side, message) of an error; side "seam" is always blamed."""
@@ -196,7 +203,9 @@ class MiddleJudge:
         if self.require_code and not middle.strip():
             return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
         full = self.prefix + middle + self.suffix
-        tree = relevant_errors(syntax_errors(full, self.language), self.start_byte, self.line_start)
+        shift = self.start_byte + len(middle.encode("utf-8"))
+        tree = [e for e in relevant_errors(syntax_errors(full, self.language), self.start_byte, self.line_start)
+                if (e.start - shift, e.end - shift, e.kind) not in self.baseline_tree]
         if self.judge is None:
             return tree
         err = self.judge(full)
