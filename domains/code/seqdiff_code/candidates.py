@@ -67,8 +67,8 @@ def rank_score(logprob: list[float], ended: bool, length_bonus: float) -> float:
 
 
 def cut_n_indent(text: str, n_indent: int) -> str:
-    """llama.cpp's ``n_indent``: the first later line indented less than ``n_indent`` (and not blank) ends
-    the middle, its indentation kept (the same cut the llama.cpp server applies)."""
+    """llama.cpp's ``n_indent``: the first later line indented less than ``n_indent`` ends the middle, its
+    indentation kept (llama.cpp's cut, an empty line included)."""
     if n_indent <= 0:
         return text
     nl = text.find("\n")
@@ -76,7 +76,7 @@ def cut_n_indent(text: str, n_indent: int) -> str:
         pos = nl + 1
         while pos < len(text) and text[pos] in " \t":
             pos += 1
-        if pos < len(text) and text[pos] != "\n" and pos - (nl + 1) < n_indent:
+        if pos < len(text) and pos - (nl + 1) < n_indent:
             return text[:pos]
         nl = text.find("\n", nl + 1)
     return text

@@ -110,18 +110,20 @@ class InfillResult:
 
 @dataclass(frozen=True)
 class InfillDecoding:
-    """How candidates are decoded and ranked. ``steps=None``: threshold decoding (adaptive); an int:
-    LLaDA's fixed quota, ``steps`` steps per round, for comparisons."""
+    """How candidates are decoded and ranked. ``tokens_per_step=None``: threshold decoding (adaptive); an
+    int k: LLaDA's fixed quota, k tokens committed per step (ceil(canvas / k) steps a round)."""
 
     block_length: int = 8
     threshold: float = 0.9
     cache: str = "dual"
-    steps: int | None = None
+    tokens_per_step: int | None = None
     first_canvas: int = 16
     length_bonus: float = 0.01
     seconds_per_candidate: float = 0.1  # under a time budget: at most budget / this candidates
 
     def __post_init__(self) -> None:
+        if self.tokens_per_step is not None and self.tokens_per_step < 1:
+            raise ValueError(f"tokens_per_step={self.tokens_per_step} must be >= 1 (or None: threshold rule)")
         if self.block_length < 1 or self.first_canvas < 1:
             raise ValueError(f"block_length={self.block_length} and first_canvas={self.first_canvas} must be >= 1")
         if self.cache not in ("none", "prefix", "dual"):
@@ -282,13 +284,13 @@ class CodeInfiller:
             rows += [_Row(ri, pre, suf, c, r.seed + k) for k, c in enumerate(lengths)]
         return rows
 
-    def _denoiser(self, temperature: float, validator, hook, stop):
+    def _denoiser(self, canvas: int, temperature: float, validator, hook, stop):
         from seqdiff.samplers import (BlockwiseSampler, CacheOptions, ConfidenceSampler, Denoise, SamplingOptions,
                                       ThresholdSampler)
 
         d, sampling = self.decoding, SamplingOptions(temperature=temperature)
-        inner = (ThresholdSampler(threshold=d.threshold, sampling=sampling) if d.steps is None
-                 else ConfidenceSampler(steps=d.steps, sampling=sampling))
+        inner = (ThresholdSampler(threshold=d.threshold, sampling=sampling) if d.tokens_per_step is None
+                 else ConfidenceSampler(steps=math.ceil(canvas / d.tokens_per_step), sampling=sampling))
         return Denoise(sampler=BlockwiseSampler(inner=inner, block_length=d.block_length), banned_ids=self.banned,
                        logits_hook=hook, validator=validator, max_remask_rounds=self.max_remask_rounds if validator else 0,
                        cache=CacheOptions(d.cache), should_stop=stop)
@@ -322,7 +324,7 @@ class CodeInfiller:
             timed_out[0] = deadline is not None and self.clock() >= deadline
             return timed_out[0]
 
-        denoise = self._denoiser(temperature, validator, EosAfterEos(editable, tok.eos_id, tok.mask_id), stop)
+        denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, EosAfterEos(editable, tok.eos_id, tok.mask_id), stop)
         out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
         if out.stopped and not timed_out[0]:
             raise InfillCancelled("infill cancelled")
