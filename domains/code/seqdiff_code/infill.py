@@ -24,8 +24,9 @@ ends them (an LM's ``log p(text, end) / (n + 1)``, the normalisation code-LM rer
 there. Forced fillers carry no information and are left out.
 
 Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked through the loop's
-``should_stop`` with the infiller's ``clock``; when it runs out the best valid candidate so far is returned
-with ``truncated=True`` (a candidate still decoding counts with the text it has committed so far).
+``should_stop`` with the infiller's ``clock`` (a step is not started when the last one's duration would
+carry it past the deadline); when it runs out the best valid candidate so far is returned with
+``truncated=True`` (a candidate still decoding counts with the text it has committed so far).
 """
 
 from __future__ import annotations
@@ -174,6 +175,21 @@ class _Progress:
     done: bool = False
 
 
+class _Deadline:
+    """A time budget on ``clock``, polled before each step of every round: expired when the step about to
+    start would, taking as long as the last one, end past the budget."""
+
+    def __init__(self, clock: Callable[[], float], budget_s: float):
+        self.clock, self.last = clock, clock()
+        self.end, self.step, self.passed = self.last + budget_s, 0.0, False
+
+    def expired(self) -> bool:
+        now = self.clock()
+        self.step, self.last = now - self.last, now
+        self.passed = self.passed or now + self.step >= self.end
+        return self.passed
+
+
 class CodeInfiller:
     def __init__(self, pretrained, device: str | torch.device = "cpu", context_length: int = 256,
                  max_remask_rounds: int = 4, decoding: InfillDecoding = InfillDecoding(),
@@ -248,7 +264,7 @@ class CodeInfiller:
                       should_stop: Callable[[], bool] | None) -> list[InfillResult]:
         start = time.perf_counter()
         budgets = [r.time_budget_s for r in reqs if r.time_budget_s is not None]
-        deadline = self.clock() + min(budgets) if budgets else None
+        deadline = _Deadline(self.clock, min(budgets)) if budgets else None
         progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language),
                               min(r.max_tokens, self.decoding.first_canvas)) for r in reqs]
         truncated = False
@@ -316,17 +332,12 @@ class CodeInfiller:
         check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent) for row in rows]
         constrained = [reqs[row.request].constrained for row in rows]
         validator = (SyntaxValidator(self, rows, spans, check, constrained) if any(constrained) else None)
-        timed_out = [False]
-
         def stop() -> bool:
-            if should_stop is not None and should_stop():
-                return True
-            timed_out[0] = deadline is not None and self.clock() >= deadline
-            return timed_out[0]
+            return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())
 
         denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, EosAfterEos(editable, tok.eos_id, tok.mask_id), stop)
         out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
-        if out.stopped and not timed_out[0]:
+        if out.stopped and not (deadline is not None and deadline.passed):
             raise InfillCancelled("infill cancelled")
         tokens, logprob, steps = out.tokens.cpu(), out.token_logprob.cpu(), out.commit_step.cpu()
         for b, row in enumerate(rows):
