@@ -44,8 +44,8 @@ def add_infill_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-constraints", action="store_true", help="no syntax-guided remasking; pick by model score")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--tokens-per-step", type=int, default=None,
-                   help="fixed quota: tokens committed per step (default: the 0.9 threshold rule, blocks of 8)")
+    p.add_argument("--tokens-per-step", type=int, default=2,
+                   help="tokens committed per step, in blocks of 8 (default 2); 0 = the 0.9 threshold rule")
     p.add_argument("--remask-rounds", type=int, default=4, help="most validator rounds (default 4)")
     p.add_argument("--language", default=None, help="tree-sitter grammar (default: from the file name, else python)")
     p.add_argument("--model", help="model folder (default: the bundled code model)")
@@ -114,8 +114,8 @@ def run_infill(args: argparse.Namespace) -> int:
         raise UsageError(f"--candidates {args.candidates} is out of range (1..{MAX_CANDIDATES})")
     if args.temperature < 0:
         raise UsageError(f"--temperature {args.temperature} must be >= 0")
-    if args.tokens_per_step is not None and args.tokens_per_step < 1:
-        raise UsageError(f"--tokens-per-step {args.tokens_per_step} must be >= 1")
+    if args.tokens_per_step < 0:
+        raise UsageError(f"--tokens-per-step {args.tokens_per_step} must be >= 0 (0: threshold rule)")
     if args.remask_rounds < 0:
         raise UsageError(f"--remask-rounds {args.remask_rounds} must be >= 0")
     if args.time_budget_ms is not None and args.time_budget_ms < 1:
@@ -142,7 +142,7 @@ def run_infill(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     try:
         infiller = CodeInfiller.from_pretrained(args.model, device=args.device, max_remask_rounds=args.remask_rounds,
-                                                decoding=InfillDecoding(tokens_per_step=args.tokens_per_step))
+                                                decoding=InfillDecoding(tokens_per_step=args.tokens_per_step or None))
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(f"--model {args.model or '(bundled)'}: {err}") from None
     budget = args.time_budget_ms / 1000 if args.time_budget_ms else None

@@ -9,8 +9,8 @@ after a filler, so once a row commits an ``<eos>`` every canvas position after i
 (a layout rule the model was trained under, not an approximation of the cache or the sampler) and the
 middle is the text before the first ``<eos>``.
 
-Decoding (``InfillDecoding``): blockwise (``block_length`` 8) with the Fast-dLLM threshold rule (0.9) and
-the dual KV cache by default; several candidates (canvas lengths, seeds) of all requests in ONE batch with
+Decoding (``InfillDecoding``): blockwise (``block_length`` 8), two tokens committed per step (the
+Fast-dLLM threshold rule is an option: measured slower with this model) and the dual KV cache by default; several candidates (canvas lengths, seeds) of all requests in ONE batch with
 per-row generators (a row's result does not depend on the batch). Length is open: the first canvas is
 short (``first_canvas`` tokens, a line is usually under 16); a request whose best candidate fills its
 canvas without an ``<eos>`` is decoded again with twice the canvas, up to ``max_tokens`` (a maximum, not
@@ -111,13 +111,16 @@ class InfillResult:
 
 @dataclass(frozen=True)
 class InfillDecoding:
-    """How candidates are decoded and ranked. ``tokens_per_step=None``: threshold decoding (adaptive); an
-    int k: LLaDA's fixed quota, k tokens committed per step (ceil(canvas / k) steps a round)."""
+    """How candidates are decoded and ranked. ``tokens_per_step`` k: LLaDA's fixed quota, k tokens per step
+    (ceil(canvas / k) steps a round); None: the threshold rule (adaptive). Measured on 25 held-out lines
+    with the bundled model (2 candidates, blocks of 8, dual cache): k=2 gave CPython-valid 1.00, exact
+    0.04, 22.7 model calls, p50 689 ms; threshold 0.9 the same validity and exact rate with 34.5 calls,
+    p50 1,331 ms (this small model is rarely 90% sure, so the threshold commits about one token a step)."""
 
     block_length: int = 8
     threshold: float = 0.9
     cache: str = "dual"
-    tokens_per_step: int | None = None
+    tokens_per_step: int | None = 2
     first_canvas: int = 16
     length_bonus: float = 0.01
     seconds_per_candidate: float = 0.1  # under a time budget: at most budget / this candidates
