@@ -17,7 +17,7 @@ whitespace-trimmed), truncated by the budget, and latency p50/p90.
   0 (a blank line), ``top_k`` 40, ``top_p`` 0.90, ``samplers`` ["top_k","top_p","infill"], ``stream``
   false, ``cache_prompt`` true, ``t_max_prompt_ms`` 500, ``t_max_predict_ms`` 1000 (llama.vim sends 250
   on its first request of a position), and its ``response_fields``. One request at a time, wall time
-  measured at the client.
+  measured at the client. CPython judges the whole file with the returned middle on that line.
 
     python scripts/eval_code_infill.py --limit 30 --modes api,infill --threads 1,2
     python scripts/eval_code_infill.py --json out.json     # 100 + 50 tasks, API only
@@ -125,7 +125,8 @@ def run_infill(tasks, args, threads: int) -> list[dict]:
             body = llama_vim_body(task, args.n_predict, args.budget_ms)
             start = time.perf_counter()
             out = post(url, body)
-            rows.append({"kind": task.kind, "prefix": body["input_prefix"], "suffix": body["input_suffix"],
+            # scored on the whole file: the middle fills the empty line (its newline is the suffix's first)
+            rows.append({"kind": task.kind, "prefix": task.prefix, "suffix": "\n" + task.suffix,
                          "middle": task.middle.rstrip("\n"), "text": out["content"],
                          "truncated": out.get("truncated", False), "latency_s": time.perf_counter() - start})
         return rows
