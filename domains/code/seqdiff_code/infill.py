@@ -10,11 +10,12 @@ after a filler, so once a row commits an ``<eos>`` every canvas position after i
 middle is the text before the first ``<eos>``.
 
 Decoding (``InfillDecoding``): blockwise (``block_length`` 8), two tokens committed per step (the
-Fast-dLLM threshold rule is an option: measured slower with this model) and the dual KV cache by default; several candidates (canvas lengths, seeds) of all requests in ONE batch with
-per-row generators (a row's result does not depend on the batch). Length is open: the first canvas is
-short (``first_canvas`` tokens, a line is usually under 16); a request whose best candidate fills its
-canvas without an ``<eos>`` is decoded again with twice the canvas, up to ``max_tokens`` (a maximum, not
-the canvas size). Validity is the language's own verdict (``syntax.MiddleJudge``: CPython for Python,
+Fast-dLLM threshold rule is an option: measured slower with this model) and the dual KV cache by default;
+several candidates (canvas lengths, seeds) of all requests in ONE batch with per-row generators (a row's
+result does not depend on the batch). Length is open: the first canvas is short (``first_canvas`` tokens,
+a line is usually under 16); a request none of whose candidates ends (at an ``<eos>``, or at a line end:
+every line-end cut of a canvas' text is a candidate too) is decoded again with twice the canvas, up to
+``max_tokens`` (a maximum, not the canvas size). Validity is the language's own verdict (``syntax.MiddleJudge``: CPython for Python,
 tree-sitter spans for re-masking); constrained mode lets the core loop re-mask the error tokens and decode
 again (``Repair``: the offending token is banned at its position) while a request has no valid candidate.
 
@@ -311,16 +312,12 @@ class CodeInfiller:
         inner = (ThresholdSampler(threshold=d.threshold, sampling=sampling) if d.tokens_per_step is None
                  else ConfidenceSampler(steps=math.ceil(canvas / d.tokens_per_step), sampling=sampling))
         return Denoise(sampler=BlockwiseSampler(inner=inner, block_length=d.block_length), banned_ids=self.banned,
-                       logits_hook=hook, validator=validator, max_remask_rounds=self.max_remask_rounds if validator else 0,
-                       cache=CacheOptions(d.cache), should_stop=stop)
+                       logits_hook=hook, validator=validator, cache=CacheOptions(d.cache), should_stop=stop,
+                       max_remask_rounds=self.max_remask_rounds if validator else 0)
 
-    def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline) -> bool:
-        """Decode the pending requests' candidates at their current canvas size in one batch; adds the
-        candidates to ``progress``. Returns True when the time budget cut the round short."""
-        from seqdiff.samplers.base import row_generators
-
+    def _canvas(self, rows: list[_Row]):
+        """Batch tensors ``x`` and ``editable`` [B, L] and each row's canvas span."""
         tok = self.tokenizer
-        rows = self._rows(reqs, progress, pending)
         length = max(len(r.prefix_ids) + r.canvas + len(r.suffix_ids) for r in rows)
         x = torch.full((len(rows), length), tok.pad_id, dtype=torch.long)
         editable = torch.zeros_like(x, dtype=torch.bool)
@@ -331,35 +328,52 @@ class CodeInfiller:
             x[b, : len(ids)] = torch.tensor(ids)
             editable[b, a: a + row.canvas] = True
             spans.append((a, a + row.canvas))
-        x, editable = x.to(self.device), editable.to(self.device)
+        return x.to(self.device), editable.to(self.device), spans
+
+    def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline) -> bool:
+        """Decode the pending requests' candidates at their current canvas size in one batch; adds the
+        candidates to ``progress``. Returns True when the time budget cut the round short."""
+        from seqdiff.samplers.base import row_generators
+
+        tok = self.tokenizer
+        rows = self._rows(reqs, progress, pending)
+        x, editable, spans = self._canvas(rows)
         check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent) for row in rows]
         constrained = [reqs[row.request].constrained for row in rows]
-        validator = (SyntaxValidator(self, rows, spans, check, constrained) if any(constrained) else None)
+        validator = SyntaxValidator(self, rows, spans, check, constrained) if any(constrained) else None
+
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())
 
-        denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, EosAfterEos(editable, tok.eos_id, tok.mask_id), stop)
+        hook = EosAfterEos(editable, tok.eos_id, tok.mask_id)
+        denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop)
         out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
         if out.stopped and not (deadline is not None and deadline.passed):
             raise InfillCancelled("infill cancelled")
         tokens, logprob, steps = out.tokens.cpu(), out.token_logprob.cpu(), out.commit_step.cpu()
         for b, row in enumerate(rows):
             a, e = spans[b]
-            canvas = tokens[b, a:e].tolist()
-            ended, lp = score_canvas(canvas, logprob[b, a:e].tolist(), tok.eos_id, tok.mask_id)
-            text, offsets = self.middle_text(canvas)
-            p = progress[row.request]
-            p.decoded += 1
-            for k, (cut, used, errors) in enumerate(check[b].options(text, offsets)):
-                whole = k == 0  # the canvas' own text; the others end at a line end inside it
-                p.candidates.append(Candidate(
-                    text=cut, errors=errors, ended=ended or not whole or cut.endswith("\n"), canvas=row.canvas, seed=row.seed,
-                    score=rank_score(lp if whole else lp[:used], ended and whole, self.decoding.length_bonus),
-                    index=len(p.candidates), tokens=canvas, commit_step=steps[b, a:e].tolist()))
+            self._collect(progress[row.request], row, check[b], tokens[b, a:e].tolist(), logprob[b, a:e].tolist(),
+                          steps[b, a:e].tolist())
         for ri in pending:
             progress[ri].nfe += out.nfe
             progress[ri].remask_rounds += out.remask_rounds if reqs[ri].constrained else 0
         return bool(out.stopped)
+
+    def _collect(self, p: _Progress, row: _Row, check: MiddleCheck, canvas: list[int], logprob: list[float],
+                 steps: list[int]) -> None:
+        """One decoded canvas → candidates: its text and the cuts of it at line ends, judged and scored."""
+        tok = self.tokenizer
+        ended, lp = score_canvas(canvas, logprob, tok.eos_id, tok.mask_id)
+        text, offsets = self.middle_text(canvas)
+        p.decoded += 1
+        bonus = self.decoding.length_bonus
+        for k, (cut, used, errors) in enumerate(check.options(text, offsets)):
+            whole = k == 0  # the canvas' own text; the others end at a line end inside it
+            p.candidates.append(Candidate(
+                text=cut, errors=errors, ended=ended or not whole or cut.endswith("\n"), canvas=row.canvas,
+                seed=row.seed, score=rank_score(lp if whole else lp[:used], ended and whole, bonus),
+                index=len(p.candidates), tokens=canvas, commit_step=steps))
 
     def middle_text(self, canvas_ids: list[int]) -> tuple[str, list[tuple[int, int]]]:
         """Text of a canvas up to its first ``<eos>`` or ``<mask>`` and each canvas token's byte range in
