@@ -154,9 +154,10 @@ class SyntaxValidator:
     banned only at a canvas' first position (an empty middle where code is needed): elsewhere an
     ``<eos>`` ban would fight the layout hook."""
 
-    def __init__(self, infiller, rows, spans, check, constrained):
+    def __init__(self, infiller, rows, spans, check, constrained, deadline=None):
         self.infiller, self.rows, self.spans = infiller, rows, spans
         self.check, self.constrained = check, constrained  # per row: a MiddleCheck
+        self.deadline = deadline  # told when every request has a valid candidate
 
     def __call__(self, x: torch.Tensor) -> Repair:
         bad = torch.zeros_like(x, dtype=torch.bool)
@@ -173,6 +174,8 @@ class SyntaxValidator:
                 if any(not errors for _, _, errors in options):
                     found[b] = (ids, text, [])
         solved = {self.rows[b].request for b, (_, _, errors) in found.items() if not errors}
+        if self.deadline is not None and solved >= {row.request for row in self.rows}:
+            self.deadline.found_valid = True
         for b, (ids, text, errors) in found.items():
             if not errors or self.rows[b].request in solved:
                 continue

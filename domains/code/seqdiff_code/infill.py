@@ -9,7 +9,7 @@ after a filler, so once a row commits an ``<eos>`` every canvas position after i
 (a layout rule the model was trained under, not an approximation of the cache or the sampler) and the
 middle is the text before the first ``<eos>``.
 
-Decoding (``InfillDecoding``): blockwise (``block_length`` 8), two tokens committed per step (the
+Decoding (``InfillDecoding``): blockwise (``block_length`` 16), two tokens committed per step (the
 Fast-dLLM threshold rule is an option: measured slower with this model) and the dual KV cache by default;
 several candidates (canvas lengths, seeds) of all requests in ONE batch with per-row generators (a row's
 result does not depend on the batch). Length is open: the first canvas is short (``first_canvas`` tokens,
@@ -25,8 +25,9 @@ ends them (an LM's ``log p(text, end) / (n + 1)``, the normalisation code-LM rer
 there. Forced fillers carry no information and are left out.
 
 Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked through the loop's
-``should_stop`` with the infiller's ``clock`` (a step is not started when the last one's duration would
-carry it past the deadline); when it runs out the best valid candidate so far is returned with
+``should_stop`` with the infiller's ``clock`` (``_Deadline``: as in llama.cpp, which applies it only once
+a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
+``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
 ``truncated=True`` (a candidate still decoding counts with the text it has committed so far).
 """
 
@@ -116,15 +117,18 @@ class InfillDecoding:
     (ceil(canvas / k) steps a round); None: the threshold rule (adaptive). Measured on 25 held-out lines
     with the bundled model (2 candidates, blocks of 8, dual cache): k=2 gave CPython-valid 1.00, exact
     0.04, 22.7 model calls, p50 689 ms; threshold 0.9 the same validity and exact rate with 34.5 calls,
-    p50 1,331 ms (this small model is rarely 90% sure, so the threshold commits about one token a step)."""
+    p50 1,331 ms (this small model is rarely 90% sure, so the threshold commits about one token a step).
+    Blocks of 16 (one cache refresh for a first canvas of 16) against 8, 20 lines, 1 s budget: CPython-valid
+    0.95 vs 0.90, p50 523 vs 821 ms."""
 
-    block_length: int = 8
+    block_length: int = 16
     threshold: float = 0.9
     cache: str = "dual"
     tokens_per_step: int | None = 2
     first_canvas: int = 16
     length_bonus: float = 0.01
-    seconds_per_candidate: float = 0.1  # under a time budget: at most budget / this candidates
+    seconds_per_candidate: float = 0.25  # under a time budget: at most budget / this candidates
+    budget_grace: float = 1.0  # while no candidate is valid, the budget may stretch by this fraction
 
     def __post_init__(self) -> None:
         if self.tokens_per_step is not None and self.tokens_per_step < 1:
@@ -133,6 +137,8 @@ class InfillDecoding:
             raise ValueError(f"block_length={self.block_length} and first_canvas={self.first_canvas} must be >= 1")
         if self.cache not in ("none", "prefix", "dual"):
             raise ValueError(f"cache={self.cache!r} must be none, prefix or dual")
+        if self.budget_grace < 0:
+            raise ValueError(f"budget_grace={self.budget_grace} must be >= 0")
         if self.seconds_per_candidate <= 0:
             raise ValueError(f"seconds_per_candidate={self.seconds_per_candidate} must be > 0")
 
@@ -180,17 +186,20 @@ class _Progress:
 
 
 class _Deadline:
-    """A time budget on ``clock``, polled before each step of every round: expired when the step about to
-    start would, taking as long as the last one, end past the budget."""
+    """A time budget on ``clock``, polled before each step of every round. Like llama.cpp, which applies
+    ``t_max_predict_ms`` only once a line is complete, the budget ends decoding once a valid candidate
+    exists (``found_valid``); without one it allows ``grace`` x the budget more. A step is not started
+    when, taking as long as the last one, it would end past the limit."""
 
-    def __init__(self, clock: Callable[[], float], budget_s: float):
+    def __init__(self, clock: Callable[[], float], budget_s: float, grace: float):
         self.clock, self.last = clock, clock()
-        self.end, self.step, self.passed = self.last + budget_s, 0.0, False
+        self.soft, self.hard = self.last + budget_s, self.last + budget_s * (1 + grace)
+        self.found_valid, self.passed = False, False
 
     def expired(self) -> bool:
         now = self.clock()
-        self.step, self.last = now - self.last, now
-        self.passed = self.passed or now + self.step >= self.end
+        step, self.last = now - self.last, now
+        self.passed = self.passed or now + step >= (self.soft if self.found_valid else self.hard)
         return self.passed
 
 
@@ -268,7 +277,7 @@ class CodeInfiller:
                       should_stop: Callable[[], bool] | None) -> list[InfillResult]:
         start = time.perf_counter()
         budgets = [r.time_budget_s for r in reqs if r.time_budget_s is not None]
-        deadline = _Deadline(self.clock, min(budgets)) if budgets else None
+        deadline = _Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
         progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language),
                               min(r.max_tokens, self.decoding.first_canvas)) for r in reqs]
         truncated = False
@@ -277,6 +286,8 @@ class CodeInfiller:
             if not pending:
                 break
             truncated = self._decode_round(reqs, progress, pending, temperature, should_stop, deadline)
+            if deadline is not None:
+                deadline.found_valid = all(any(not c.errors for c in p.candidates) for p in progress)
             for i in pending:
                 p, r = progress[i], reqs[i]
                 if truncated or settled(p.candidates, r.constrained) or p.canvas >= r.max_tokens:
@@ -340,7 +351,7 @@ class CodeInfiller:
         x, editable, spans = self._canvas(rows)
         check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent) for row in rows]
         constrained = [reqs[row.request].constrained for row in rows]
-        validator = SyntaxValidator(self, rows, spans, check, constrained) if any(constrained) else None
+        validator = SyntaxValidator(self, rows, spans, check, constrained, deadline) if any(constrained) else None
 
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())

@@ -170,7 +170,7 @@ class StepClock:
 
 
 def test_time_budget_returns_best_candidate_so_far(tokenizer):
-    decoding = InfillDecoding(first_canvas=4, block_length=2, seconds_per_candidate=1.0)
+    decoding = InfillDecoding(first_canvas=4, block_length=2, seconds_per_candidate=1.0, budget_grace=0.0)
     infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=decoding)
     infiller.clock = StepClock(infiller.model)
     free = infiller.infill("y = ", "\n", max_tokens=32, candidates=2, constrained=False)
@@ -183,7 +183,8 @@ def test_time_budget_returns_best_candidate_so_far(tokenizer):
 
 
 def test_budget_cut_candidate_uses_committed_text_only(tokenizer):
-    infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=InfillDecoding(first_canvas=8, block_length=2))
+    decoding = InfillDecoding(first_canvas=8, block_length=2, budget_grace=0.0)
+    infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=decoding)
     infiller.clock = StepClock(infiller.model)
     res = infiller.infill("y = ", "\n", max_tokens=8, candidates=1, constrained=False, time_budget_s=2)
     # one model call commits the first block of 2; a second would end at the deadline: the committed text
@@ -194,3 +195,13 @@ def test_n_indent_cuts_later_lines(tokenizer):
     infiller = hand(tokenizer, {"\n": 5.0, "x": 4.0, "<eos>": 0.0})
     res = infiller.infill("if y:\n    ", "\n", max_tokens=6, candidates=1, constrained=False, n_indent=4)
     assert "\nx" not in res.text  # a line indented less than 4 ends the middle
+
+
+def test_budget_stretches_while_nothing_is_valid(tokenizer):
+    """llama.cpp applies t_max_predict_ms once a line is complete: with no valid candidate the budget
+    stretches by ``budget_grace`` (here 1x: 3 calls become at most 6), then returns what it has."""
+    decoding = InfillDecoding(first_canvas=4, block_length=2, budget_grace=1.0)
+    infiller = hand(tokenizer, decoding=decoding, max_remask_rounds=50)  # "]" forever: never valid
+    infiller.clock = StepClock(infiller.model)
+    res = infiller.infill("x = (1 + 2", "\nprint(x)\n", max_tokens=4, candidates=1, time_budget_s=3)
+    assert res.truncated and 3 < res.nfe <= 6
