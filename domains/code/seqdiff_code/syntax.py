@@ -13,9 +13,12 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
 * the *seam* is the lines from the last non-blank prefix line to the first non-blank suffix line: an error
   there, or inside the middle, is the middle's fault (e.g. "expected an indented block" after an empty
   middle is reported on the seam);
-* an error elsewhere is not the middle's fault when ``prefix + suffix`` (no middle) has the same error at
-  the same place of its side (a context cut by the editor, a broken line far away). CPython stops at
-  its first error, so then it cannot see the middle and tree-sitter's verdict on the middle stands;
+* an error in the prefix is not the middle's fault when ``prefix + suffix`` (no middle) has the same error
+  at the same line (an editor's context that starts mid-block); in the suffix, only when it is also one
+  that a cut-off end of the text causes (a bracket or string never closed, an unexpected end of file)
+  — an editor sends the next 64 lines, not the file — since a middle is often what the rest of the
+  suffix needs (an ``except:`` line removed is reported lines later). CPython stops at its first error,
+  so then it cannot judge the middle, and tree-sitter's verdict on the middle stands;
 * any other error is the middle's fault (the middle changed how the context parses).
 
 An empty or whitespace-only middle where a statement is expected — the cursor at the start of a line, or
@@ -139,6 +142,12 @@ def _python_error(text: str) -> SyntaxError | None:
 
 
 IN_PROCESS_JUDGES: dict[str, Callable[[str], SyntaxError | None]] = {"python": _python_error}
+CUT_END_ERRORS = ("was never closed", "unterminated", "unexpected EOF", "expected an indented block")
+
+
+def _cut_end_error(message: str) -> bool:
+    """CPython's messages for text that stops too early (what cutting a file's tail produces)."""
+    return any(m in message for m in CUT_END_ERRORS)
 
 
 def needs_code(prefix: str, suffix: str) -> bool:
@@ -212,8 +221,8 @@ class MiddleJudge:
         where = self._where(err, middle.count("\n"))
         if where is None:
             return []
-        if where[0] != "seam" and where == self.baseline:
-            return tree  # not the middle's fault, and CPython stopped before judging it
+        if where == self.baseline and (where[0] == "prefix" or (where[0] == "suffix" and _cut_end_error(where[2]))):
+            return tree  # the context's own error (module docstring): CPython cannot judge the middle
         return [_line_span(full, err)] + tree
 
 

@@ -48,14 +48,16 @@ def _variant(middle: str, other: str, kind: str, k: int) -> str:
 
 def _same_error_without_middle(prefix: str, middle: str, suffix: str) -> bool:
     """The oracle's own reading of "not because of the middle": the error of prefix + middle + suffix
-    is the one prefix + suffix has, at the same line counted from the side it is on."""
+    is the one prefix + suffix has, at the same line counted from the side it is on, and after the gap
+    only one a cut-off end of text causes."""
     full, base = _python_error(prefix + middle + suffix), _python_error(prefix + suffix)
     if base is None or full.msg != base.msg or not (full.lineno and base.lineno):
         return False
     cut = prefix.count("\n") + 1
     if full.lineno < cut and base.lineno < cut:
         return full.lineno == base.lineno
-    return full.lineno - middle.count("\n") == base.lineno
+    cut_end = any(m in full.msg for m in ("was never closed", "unterminated", "unexpected EOF", "indented block"))
+    return cut_end and full.lineno - middle.count("\n") == base.lineno
 
 
 KINDS = ["true", "indent+", "indent-", "tab", "no-newline", "trailing", "piece", "other", "blank"]

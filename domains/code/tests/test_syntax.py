@@ -105,3 +105,11 @@ def test_context_errors_are_not_the_middles_fault():
     assert infill_errors("def f(x):\n", "  y = x", cut_suffix) != []
     # the middle changes how the suffix parses: its fault even though the suffix alone is broken too
     assert infill_errors("def f(x):\n", "    y = (x", cut_suffix) != []
+
+
+def test_an_error_lines_later_that_the_missing_line_causes_is_the_middles_fault():
+    prefix = "try:\n    x = 1\n"
+    suffix = "    pass\n\n\ny = 2\n"  # the removed line was "except ValueError:"
+    assert infill_errors(prefix, "except ValueError:\n", suffix) == []
+    errors = infill_errors(prefix, "    z = 3\n", suffix)  # CPython: expected 'except' or 'finally' block
+    assert errors and errors[0].kind.startswith("CPython")
