@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-multi", type=int, default=50)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N tasks of each kind")
     p.add_argument("--seed", type=int, default=0, help="task-cutting seed")
-    p.add_argument("--candidates", type=int, default=2)
+    p.add_argument("--candidates", type=int, default=4, help="candidates per infill (server: --candidates)")
     p.add_argument("--n-predict", type=int, default=128, help="most middle tokens (llama.vim: 128)")
     p.add_argument("--budget-ms", type=int, default=1000, help="time budget per infill (llama.vim: 1000); 0 = none")
     p.add_argument("--modes", default="api", help="comma list of api, infill")

@@ -158,6 +158,7 @@ class SyntaxValidator:
         self.infiller, self.rows, self.spans = infiller, rows, spans
         self.check, self.constrained = check, constrained  # per row: a MiddleCheck
         self.deadline = deadline  # told when every request has a valid candidate
+        self.repaired: dict[int, list[int]] = {}  # row -> its last finished canvas before a re-mask
 
     def __call__(self, x: torch.Tensor) -> Repair:
         bad = torch.zeros_like(x, dtype=torch.bool)
@@ -180,6 +181,7 @@ class SyntaxValidator:
             if not errors or self.rows[b].request in solved:
                 continue
             a = self.spans[b][0]
+            self.repaired[b] = ids
             direct, context = self._positions(ids, text, errors, b)
             for i in direct:
                 if ids[i] != tok.eos_id or i == 0:

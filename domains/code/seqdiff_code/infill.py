@@ -15,8 +15,8 @@ several candidates (canvas lengths, seeds) of all requests in ONE batch with per
 result does not depend on the batch). Length is open: the first canvas is short (``first_canvas`` tokens,
 a line is usually under 16); a request none of whose candidates ends (at an ``<eos>``, or at a line end:
 every line-end cut of a canvas' text is a candidate too) is decoded again with twice the canvas, up to
-``max_tokens`` (a maximum, not the canvas size). Validity is the language's own verdict (``syntax.MiddleJudge``: CPython for Python,
-tree-sitter spans for re-masking); constrained mode lets the core loop re-mask the error tokens and decode
+``max_tokens`` (a maximum, not the canvas size). Validity is the language's own verdict
+(``syntax.MiddleJudge``: CPython for Python, tree-sitter spans for re-masking); constrained mode lets the core loop re-mask the error tokens and decode
 again (``Repair``: the offending token is banned at its position) while a request has no valid candidate.
 
 Ranking (``score``): the mean commit-time log-probability of the content tokens and of the ``<eos>`` that
@@ -364,20 +364,27 @@ class CodeInfiller:
         tokens, logprob, steps = out.tokens.cpu(), out.token_logprob.cpu(), out.commit_step.cpu()
         for b, row in enumerate(rows):
             a, e = spans[b]
-            self._collect(progress[row.request], row, check[b], tokens[b, a:e].tolist(), logprob[b, a:e].tolist(),
+            canvas = tokens[b, a:e].tolist()
+            self._collect(progress[row.request], row, check[b], canvas, logprob[b, a:e].tolist(),
                           steps[b, a:e].tolist())
+            if tok.mask_id in canvas and validator is not None and b in validator.repaired:
+                # cut short while re-decoding: the finished (invalid) canvas before it is still an answer,
+                # ranked below every scored one (its log-probabilities were not kept)
+                old = validator.repaired[b]
+                self._collect(progress[row.request], row, check[b], old, [-math.inf] * len(old), [-1] * len(old),
+                              decoded=False)
         for ri in pending:
             progress[ri].nfe += out.nfe
             progress[ri].remask_rounds += out.remask_rounds if reqs[ri].constrained else 0
         return bool(out.stopped)
 
     def _collect(self, p: _Progress, row: _Row, check: MiddleCheck, canvas: list[int], logprob: list[float],
-                 steps: list[int]) -> None:
+                 steps: list[int], decoded: bool = True) -> None:
         """One decoded canvas → candidates: its text and the cuts of it at line ends, judged and scored."""
         tok = self.tokenizer
         ended, lp = score_canvas(canvas, logprob, tok.eos_id, tok.mask_id)
         text, offsets = self.middle_text(canvas)
-        p.decoded += 1
+        p.decoded += decoded
         bonus = self.decoding.length_bonus
         for k, (cut, used, errors) in enumerate(check.options(text, offsets)):
             whole = k == 0  # the canvas' own text; the others end at a line end inside it
