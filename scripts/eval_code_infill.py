@@ -1,106 +1,192 @@
-"""Evaluate syntax-constrained code infilling on held-out standard-library files.
+"""Evaluate code infilling on held-out files, through the Python API and through ``/infill`` as an editor.
 
-Tasks: ``seqdiff_code.tasks.infill_tasks`` (documented there): from the corpus' test split (content-hash
-rule), ``--n-single`` single-line and ``--n-multi`` multi-line (2-6 lines) whole-line middles, drawn with
-``random.Random(--seed)``. Each task is infilled twice with the same candidates and seeds: constrained
-(validator-guided remasking, best valid candidate) and unconstrained (best by model score). Reported per
-kind and overall: tree-sitter syntax-valid rate, CPython-compiles rate, exact match, median seconds per
-infill, mean NFE, and the constraint overhead (median constrained time / median unconstrained time).
+Tasks: ``seqdiff_code.tasks.infill_tasks`` (documented there): whole-line middles cut from the corpus'
+``test`` split (content-hash rule, files no training run saw), ``--n-single`` single lines and ``--n-multi``
+runs of 2-6 lines, drawn with ``random.Random(--seed)``.
 
-    python scripts/eval_code_infill.py                       # bundled model, 200 + 200 tasks, CPU
-    python scripts/eval_code_infill.py --limit 20 --json out.json
-    python scripts/eval_code_infill.py --paths runs/corpus-stdlib-py311 --device cuda
+Scored on what a user gets, never on the infiller's own verdict: CPython accepts ``prefix + middle +
+suffix`` (``compile``, nothing runs), the middle is not empty/whitespace, exact line match (each line
+whitespace-trimmed), truncated by the budget, and latency p50/p90.
+
+* ``api``: ``CodeInfiller.infill(prefix, suffix, max_tokens=--n-predict, time_budget_s=--budget-ms)``, the
+  gap being the removed lines.
+* ``infill``: the current server (``python -m seqdiff.cli serve`` from this tree, started here, one per
+  thread count) with llama.vim's own default request body (autoload/llama.vim ``llama#fim``): the cursor
+  on an empty line where the removed line was, so ``input_prefix`` = up to 256 lines before plus "\\n",
+  ``prompt`` = "", ``input_suffix`` = "\\n" + up to 64 lines after + "\\n", ``n_predict`` 128, ``n_indent``
+  0 (a blank line), ``top_k`` 40, ``top_p`` 0.90, ``samplers`` ["top_k","top_p","infill"], ``stream``
+  false, ``cache_prompt`` true, ``t_max_prompt_ms`` 500, ``t_max_predict_ms`` 1000 (llama.vim sends 250
+  on its first request of a position), and its ``response_fields``. One request at a time, wall time
+  measured at the client. CPython judges the whole file with the returned middle on that line.
+
+    python scripts/eval_code_infill.py --limit 30 --modes api,infill --threads 1,2
+    python scripts/eval_code_infill.py --json out.json     # 100 + 50 tasks, API only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
+import subprocess
 import sys
 import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESPONSE_FIELDS = ["content", "timings/prompt_n", "timings/prompt_ms", "timings/prompt_per_token_ms",
+                   "timings/prompt_per_second", "timings/predicted_n", "timings/predicted_ms",
+                   "timings/predicted_per_token_ms", "timings/predicted_per_second", "truncated", "tokens_cached"]
+
+
+def llama_vim_body(task, n_predict: int = 128, t_max_predict_ms: int = 1000) -> dict:
+    """llama.vim's request for the cursor on an empty line standing where the task's first line was."""
+    before = task.prefix.split("\n")[:-1][-256:]
+    after = task.suffix.split("\n")
+    after = after[:-1] if after and after[-1] == "" else after
+    return {"id_slot": 0, "input_prefix": "\n".join(before) + "\n", "input_suffix": "\n" + "\n".join(after[:64]) + "\n",
+            "input_extra": [], "prompt": "", "n_predict": n_predict, "stop": [], "n_indent": 0, "top_k": 40,
+            "top_p": 0.90, "samplers": ["top_k", "top_p", "infill"], "stream": False, "cache_prompt": True,
+            "t_max_prompt_ms": 500, "t_max_predict_ms": t_max_predict_ms, "response_fields": RESPONSE_FIELDS}
+
+
+def lines_match(got: str, want: str) -> bool:
+    a = [line.strip() for line in got.strip("\n").split("\n")]
+    b = [line.strip() for line in want.strip("\n").split("\n")]
+    return a == b
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def summarise(rows: list[dict]) -> dict:
+    from seqdiff_code.syntax import compiles
+
+    n = max(1, len(rows))
+    lat = [r["latency_s"] for r in rows]
+    return {"n": len(rows),
+            "cpython_ok": sum(compiles(r["prefix"] + r["text"] + r["suffix"]) for r in rows) / n,
+            "non_empty": sum(bool(r["text"].strip()) for r in rows) / n,
+            "exact_line": sum(lines_match(r["text"], r["middle"]) for r in rows) / n,
+            "truncated": sum(bool(r["truncated"]) for r in rows) / n,
+            "p50_ms": 1000 * percentile(lat, 0.5), "p90_ms": 1000 * percentile(lat, 0.9)}
+
+
+def run_api(tasks, args) -> list[dict]:
+    from seqdiff_code.infill import CodeInfiller
+
+    infiller = CodeInfiller.from_pretrained(args.model, device=args.device)
+    infiller.infill("x = 1\n", "", max_tokens=4, candidates=1)  # warm-up (allocations, grammar load)
+    rows = []
+    for task in tasks:
+        start = time.perf_counter()
+        res = infiller.infill(task.prefix, task.suffix, max_tokens=args.n_predict, candidates=args.candidates,
+                              time_budget_s=args.budget_ms / 1000 if args.budget_ms else None)
+        rows.append({"kind": task.kind, "prefix": task.prefix, "suffix": task.suffix, "middle": task.middle,
+                     "text": res.text, "truncated": res.truncated, "latency_s": time.perf_counter() - start,
+                     "nfe": res.nfe, "valid": res.valid})
+    return rows
+
+
+def post(url: str, body: dict, timeout: float = 60.0) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def start_server(args, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads),
+           "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "domains/protein", "domains/code"))}
+    cmd = [sys.executable, "-m", "seqdiff.cli", "serve", "--port", str(args.port), "--threads", str(threads),
+           "--candidates", str(args.candidates)] + (["--model", args.model] if args.model else [])
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("the server did not answer /health within 120 s")
+
+
+def run_infill(tasks, args, threads: int) -> list[dict]:
+    proc = start_server(args, threads)
+    url = f"http://127.0.0.1:{args.port}/infill"
+    try:
+        post(url, llama_vim_body(tasks[0], t_max_predict_ms=args.budget_ms))  # warm-up
+        rows = []
+        for task in tasks:
+            body = llama_vim_body(task, args.n_predict, args.budget_ms)
+            start = time.perf_counter()
+            out = post(url, body)
+            # scored on the whole file: the middle fills the empty line (its newline is the suffix's first)
+            rows.append({"kind": task.kind, "prefix": task.prefix, "suffix": "\n" + task.suffix,
+                         "middle": task.middle.rstrip("\n"), "text": out["content"],
+                         "truncated": out.get("truncated", False), "latency_s": time.perf_counter() - start})
+        return rows
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="model folder (default: bundled code model)")
     p.add_argument("--paths", nargs="*", default=["stdlib"], help="corpus sources (default: this stdlib)")
-    p.add_argument("--n-single", type=int, default=200)
-    p.add_argument("--n-multi", type=int, default=200)
+    p.add_argument("--n-single", type=int, default=100)
+    p.add_argument("--n-multi", type=int, default=50)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N tasks of each kind")
-    p.add_argument("--seed", type=int, default=0, help="task-cutting seed (decoding uses seed 0 per task)")
-    p.add_argument("--candidates", type=int, default=4)
-    p.add_argument("--max-tokens-single", type=int, default=32)
-    p.add_argument("--max-tokens-multi", type=int, default=64)
-    p.add_argument("--remask-rounds", type=int, default=4)
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0, help="task-cutting seed")
+    p.add_argument("--candidates", type=int, default=4, help="candidates per infill (server: --candidates)")
+    p.add_argument("--n-predict", type=int, default=128, help="most middle tokens (llama.vim: 128)")
+    p.add_argument("--budget-ms", type=int, default=1000, help="time budget per infill (llama.vim: 1000); 0 = none")
+    p.add_argument("--modes", default="api", help="comma list of api, infill")
+    p.add_argument("--threads", default="1", help="comma list of torch thread counts")
+    p.add_argument("--port", type=int, default=8093)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", default=None, help="also write results (summary + per task) to this file")
+    p.add_argument("--json", default=None, help="also write the summary and every result to this file")
     args = p.parse_args(argv)
 
     import torch
 
-    from seqdiff_code.infill import CodeInfiller
-    from seqdiff_code.tasks import infill_tasks, score_infills
+    from seqdiff_code.tasks import infill_tasks
+    from seqdiff_code.tokenizer import CodeTokenizer
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    infiller = CodeInfiller.from_pretrained(args.model, device=args.device, steps=args.steps,
-                                            max_remask_rounds=args.remask_rounds)
     tasks = infill_tasks(args.n_single, args.n_multi, seed=args.seed, paths=args.paths,
-                         tokenizer=infiller.tokenizer)
+                         tokenizer=CodeTokenizer.bundled())
     if args.limit is not None:
         tasks = [t for t in tasks if t.kind == "single"][: args.limit] + \
                 [t for t in tasks if t.kind == "multi"][: args.limit]
-    infiller.infill("x = 1\n", "", max_tokens=4, candidates=1)  # warm-up (allocations, grammar load)
-    rows = []
-    started = time.time()
-    for i, task in enumerate(tasks):
-        max_tokens = args.max_tokens_single if task.kind == "single" else args.max_tokens_multi
-        pair = {}
-        for constrained in (False, True):
-            pair[constrained] = infiller.infill(task.prefix, task.suffix, max_tokens=max_tokens,
-                                                candidates=args.candidates, seed=0, constrained=constrained)
-        rows.append((task, pair[True], pair[False]))
-        if (i + 1) % 20 == 0:
-            print(f"  {i + 1}/{len(tasks)} tasks, {time.time() - started:.0f}s", file=sys.stderr)
-
-    summary = {"model": str(infiller.pretrained.path), "device": args.device,
-               "threads": torch.get_num_threads(), "candidates": args.candidates,
-               "max_tokens": {"single": args.max_tokens_single, "multi": args.max_tokens_multi},
-               "remask_rounds": args.remask_rounds, "seed": args.seed, "kinds": {}}
-    for kind in ("single", "multi", "all"):
-        chosen = [r for r in rows if kind == "all" or r[0].kind == kind]
-        if not chosen:
-            continue
-        ts = [r[0] for r in chosen]
-        con = score_infills(ts, [r[1] for r in chosen])
-        unc = score_infills(ts, [r[2] for r in chosen])
-        ratios = [r[1].wall_s / r[2].wall_s for r in chosen if r[2].wall_s > 0]
-        summary["kinds"][kind] = {
-            "n": len(chosen), "constrained": con, "unconstrained": unc,
-            "overhead_median_time_ratio": con["median_wall_s"] / unc["median_wall_s"] if unc["median_wall_s"] else None,
-            "overhead_median_per_task_ratio": statistics.median(ratios) if ratios else None,
-            "mean_remask_rounds": sum(r[1].remask_rounds for r in chosen) / len(chosen)}
-
-    print(f"model {summary['model']} on {args.device} ({summary['threads']} threads), "
-          f"{args.candidates} candidates, seed {args.seed}")
-    print(f"{'kind':7} {'n':>4} {'valid(c)':>9} {'valid(u)':>9} {'compile(c)':>10} {'compile(u)':>10} "
-          f"{'exact(c)':>9} {'exact(u)':>9} {'med_s(c)':>9} {'med_s(u)':>9} {'overhead':>9} {'nfe(c)':>7} {'nfe(u)':>7}")
-    for kind, s in summary["kinds"].items():
-        c, u = s["constrained"], s["unconstrained"]
-        print(f"{kind:7} {s['n']:>4} {c['syntax_valid_rate']:>9.3f} {u['syntax_valid_rate']:>9.3f} "
-              f"{c['compiles_rate']:>10.3f} {u['compiles_rate']:>10.3f} {c['exact_match']:>9.3f} "
-              f"{u['exact_match']:>9.3f} {c['median_wall_s']:>9.3f} {u['median_wall_s']:>9.3f} "
-              f"{s['overhead_median_time_ratio'] or float('nan'):>8.2f}x {c['mean_nfe']:>7.1f} {u['mean_nfe']:>7.1f}")
+    report, results = {}, {}
+    for threads in [int(t) for t in args.threads.split(",")]:
+        for mode in args.modes.split(","):
+            if mode == "api":
+                torch.set_num_threads(threads)
+                rows = run_api(tasks, args)
+            elif mode == "infill":
+                rows = run_infill(tasks, args, threads)
+            else:
+                raise SystemExit(f"--modes: unknown mode {mode!r} (api, infill)")
+            key = f"{mode}/threads={threads}"
+            results[key] = rows
+            report[key] = {kind: summarise([r for r in rows if kind == "all" or r["kind"] == kind])
+                           for kind in ("single", "multi", "all") if any(kind == "all" or r["kind"] == kind for r in rows)}
+            print(f"{key}: candidates {args.candidates}, n_predict {args.n_predict}, budget {args.budget_ms} ms",
+                  flush=True)
+            print(f"  {'kind':7} {'n':>4} {'cpython':>8} {'nonempty':>9} {'exact':>7} {'trunc':>6} {'p50_ms':>8} {'p90_ms':>8}")
+            for kind, s in report[key].items():
+                print(f"  {kind:7} {s['n']:>4} {s['cpython_ok']:>8.3f} {s['non_empty']:>9.3f} {s['exact_line']:>7.3f} "
+                      f"{s['truncated']:>6.2f} {s['p50_ms']:>8.0f} {s['p90_ms']:>8.0f}", flush=True)
     if args.json:
-        from pathlib import Path
-
         from seqdiff.io import atomic_write_text
 
-        per_task = [{**t.to_dict(), "constrained": c.to_dict(), "unconstrained": u.to_dict()} for t, c, u in rows]
-        atomic_write_text(Path(args.json), json.dumps({"summary": summary, "tasks": per_task}, indent=1))
+        atomic_write_text(Path(args.json), json.dumps({"summary": report, "results": results}, indent=1))
     return 0
 
 

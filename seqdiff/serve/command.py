@@ -49,7 +49,9 @@ def add_parser(sub: argparse._SubParsersAction, with_domains: bool) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--allow-remote", action="store_true", help="allow a --host that is not loopback")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on every route but /health")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch CPU threads (default 1: on a 2-core machine with another busy process, torch's "
+                        "default of 2 made the code model's forward ~10x slower)")
     p.add_argument("--max-batch", type=positive_int, default=16, help="rows batched into one model call (default 16)")
     p.add_argument("--max-queue", type=positive_int, default=128, help="requests waiting before 503 busy (default 128)")
     p.add_argument("--max-body-bytes", type=positive_int, default=4 * 1024 * 1024,
@@ -125,10 +127,9 @@ def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port (0-65535)")
     contributions, options = select(args)
-    if args.threads is not None:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     config = HostConfig(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
                         api_key=args.api_key)
     app = create_app(contributions, config, options)

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from seqdiff_code.infill import MAX_CANDIDATES, MAX_TOKENS_LIMIT
+from seqdiff_code.infill import DEFAULT_THREADS, MAX_CANDIDATES, MAX_TOKENS_LIMIT
 
 EPILOG = """examples:
   seqdiff infill --prefix-file head.py --suffix-file tail.py --max-tokens 48
@@ -22,22 +22,30 @@ EPILOG = """examples:
 
 def add_infill_command(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "infill", help="fill in code between a prefix and a suffix (tree-sitter syntax-constrained)",
+        "infill", help="fill in code between a prefix and a suffix (the language's parser decides validity)",
         description="Diffusion infilling of code: decodes several candidates (canvas lengths x seeds) in one "
-                    "batch, re-masks tokens in syntax-error spans, and prints the best valid candidate.",
+                    "batch, re-masks tokens where CPython (tree-sitter spans) finds errors the middle caused, "
+                    "and prints the best valid candidate.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prefix-file", help="code before the gap (UTF-8)")
     p.add_argument("--suffix-file", help="code after the gap (UTF-8)")
     p.add_argument("--file", help="a source file whose --line range is regenerated (instead of prefix/suffix files)")
     p.add_argument("--line", help="1-based line N or inclusive range N-M of --file to regenerate")
     p.add_argument("--max-tokens", type=int, default=64, help=f"longest middle in tokens, 1..{MAX_TOKENS_LIMIT} "
-                                                               f"(default 64)")
+                                                               f"(default 64; a maximum: short canvases first)")
+    p.add_argument("--time-budget-ms", type=int, default=None,
+                   help="stop decoding after this long and print the best valid middle so far (default: none)")
+    p.add_argument("--n-indent", type=int, default=0, help="llama.cpp n_indent: a later line indented less ends the "
+                                                           "middle (default 0: off)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help=f"torch CPU threads (default {DEFAULT_THREADS}: more oversubscribe a busy laptop)")
     p.add_argument("--candidates", type=int, default=4, help=f"candidates decoded in one batch, 1..{MAX_CANDIDATES} "
                                                              f"(default 4)")
     p.add_argument("--no-constraints", action="store_true", help="no syntax-guided remasking; pick by model score")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps per round (default: canvas/2)")
+    p.add_argument("--tokens-per-step", type=int, default=2,
+                   help="tokens committed per step, in blocks of 16 (default 2); 0 = the 0.9 threshold rule")
     p.add_argument("--remask-rounds", type=int, default=4, help="most validator rounds (default 4)")
     p.add_argument("--language", default=None, help="tree-sitter grammar (default: from the file name, else python)")
     p.add_argument("--model", help="model folder (default: the bundled code model)")
@@ -106,10 +114,16 @@ def run_infill(args: argparse.Namespace) -> int:
         raise UsageError(f"--candidates {args.candidates} is out of range (1..{MAX_CANDIDATES})")
     if args.temperature < 0:
         raise UsageError(f"--temperature {args.temperature} must be >= 0")
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps {args.steps} must be >= 1")
+    if args.tokens_per_step < 0:
+        raise UsageError(f"--tokens-per-step {args.tokens_per_step} must be >= 0 (0: threshold rule)")
     if args.remask_rounds < 0:
         raise UsageError(f"--remask-rounds {args.remask_rounds} must be >= 0")
+    if args.time_budget_ms is not None and args.time_budget_ms < 1:
+        raise UsageError(f"--time-budget-ms {args.time_budget_ms} must be >= 1")
+    if args.n_indent < 0:
+        raise UsageError(f"--n-indent {args.n_indent} must be >= 0")
+    if args.threads < 1:
+        raise UsageError(f"--threads {args.threads} must be >= 1")
     prefix, suffix, original = gather_inputs(args)
     if not prefix and not suffix:
         raise UsageError("the prefix and the suffix are both empty: there is no code around the gap to condition on")
@@ -121,16 +135,20 @@ def run_infill(args: argparse.Namespace) -> int:
         raise UsageError(f"--language {language!r} has no registered grammar; registered: {', '.join(languages())}")
     if args.model is not None and not Path(args.model).is_dir():
         raise UsageError(f"--model {args.model!r}: no such model folder")
-    from seqdiff_code.infill import CodeInfiller
+    import torch
 
+    from seqdiff_code.infill import CodeInfiller, InfillDecoding
+
+    torch.set_num_threads(args.threads)
     try:
-        infiller = CodeInfiller.from_pretrained(args.model, device=args.device, steps=args.steps,
-                                                max_remask_rounds=args.remask_rounds)
+        infiller = CodeInfiller.from_pretrained(args.model, device=args.device, max_remask_rounds=args.remask_rounds,
+                                                decoding=InfillDecoding(tokens_per_step=args.tokens_per_step or None))
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(f"--model {args.model or '(bundled)'}: {err}") from None
+    budget = args.time_budget_ms / 1000 if args.time_budget_ms else None
     result = infiller.infill(prefix, suffix, max_tokens=args.max_tokens, candidates=args.candidates,
                              seed=args.seed, constrained=not args.no_constraints, temperature=args.temperature,
-                             language=language)
+                             language=language, time_budget_s=budget, n_indent=args.n_indent)
     if args.json:
         data = result.to_dict()
         if original is not None:
@@ -142,5 +160,5 @@ def run_infill(args: argparse.Namespace) -> int:
         if not result.text.endswith("\n"):
             sys.stdout.write("\n")
         print(f"# valid={result.valid} candidates={result.candidates} remask_rounds={result.remask_rounds} "
-              f"nfe={result.nfe} wall_s={result.wall_s:.2f}", file=sys.stderr)
+              f"nfe={result.nfe} wall_s={result.wall_s:.2f} truncated={result.truncated}", file=sys.stderr)
     return 0

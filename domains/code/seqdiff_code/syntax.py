@@ -1,17 +1,32 @@
-"""Syntax validation with tree-sitter, and the map from error byte spans back to a middle's tokens.
+"""Validity of an infilled middle: the language's own parser decides, tree-sitter points at the tokens.
 
-A small language registry: ``register_language(name, loader, extensions)`` where ``loader()`` returns a
-``tree_sitter.Language`` (grammar packages such as ``tree-sitter-javascript`` ship offline and expose
-``language()``). Python is registered by default. ``syntax_errors(text, language="python")`` lists the
-ERROR nodes (innermost ones) and MISSING nodes as byte spans ``(start, end, kind)``.
+A small tree-sitter language registry: ``register_language(name, loader, extensions)`` where ``loader()``
+returns a ``tree_sitter.Language`` (grammar packages such as ``tree-sitter-javascript`` ship offline and
+expose ``language()``). Python is registered by default. ``syntax_errors(text, language="python")`` lists
+the ERROR nodes (innermost ones) and MISSING nodes as byte spans ``(start, end, kind)``.
 
-Note: tree-sitter-python accepts some code that CPython rejects (e.g. a missing indent after ``if x:``);
-``compiles(text)`` is the stricter CPython check, reported by the evaluation next to tree-sitter validity.
+tree-sitter-python accepts code CPython rejects (a missing indent after ``if x:``, an unindent that
+matches no outer level), so for Python ``MiddleJudge`` asks CPython (``compile(..., "exec")``, never
+executed) and uses tree-sitter only for the spans to re-mask; languages without an in-process parser get
+tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
+
+* the *seam* is the lines from the last non-blank prefix line to the first non-blank suffix line: an error
+  there, or inside the middle, is the middle's fault (e.g. "expected an indented block" after an empty
+  middle is reported on the seam);
+* an error in the prefix is not the middle's fault when ``prefix + suffix`` (no middle) has the same error
+  at the same line (an editor's context that starts mid-block); in the suffix, only when it is also one
+  that a cut-off end of the text causes (a bracket or string never closed, an unexpected end of file)
+  — an editor sends the next 64 lines, not the file — since a middle is often what the rest of the
+  suffix needs (an ``except:`` line removed is reported lines later). CPython stops at its first error,
+  so then it cannot judge the middle, and tree-sitter's verdict on the middle stands;
+* any other error is the middle's fault (the middle changed how the context parses).
+
+An empty or whitespace-only middle where a statement is expected — the cursor at the start of a line, or
+on a line that holds only indentation and nothing after the cursor — is an error of kind ``EMPTY``.
 """
 
 from __future__ import annotations
 
-import ast
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -109,14 +124,116 @@ def is_valid(source: bytes | str, language: str = "python") -> bool:
 
 
 def compiles(text: str) -> bool:
-    """CPython's own parser accepts the text (stricter than tree-sitter about indentation)."""
+    """CPython compiles the text (stricter than tree-sitter about indentation; nothing is executed)."""
+    return _python_error(text) is None
+
+
+def _python_error(text: str) -> SyntaxError | None:
+    """CPython's first error compiling ``text`` (compile only, nothing runs), or None."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ast.parse(text)
-        return True
-    except (SyntaxError, ValueError):
-        return False
+            compile(text, "<infill>", "exec", dont_inherit=True)
+        return None
+    except SyntaxError as err:
+        return err
+    except (ValueError, RecursionError, MemoryError, OverflowError) as err:  # NUL bytes, too deep nesting
+        return SyntaxError(str(err))
+
+
+IN_PROCESS_JUDGES: dict[str, Callable[[str], SyntaxError | None]] = {"python": _python_error}
+CUT_END_ERRORS = ("was never closed", "unterminated", "unexpected EOF", "expected an indented block")
+
+
+def _cut_end_error(message: str) -> bool:
+    """CPython's messages for text that stops too early (what cutting a file's tail produces)."""
+    return any(m in message for m in CUT_END_ERRORS)
+
+
+def needs_code(prefix: str, suffix: str) -> bool:
+    """An empty middle is no answer here: the cursor is at a line start, or after indentation only on a
+    line with nothing after the cursor."""
+    before = prefix[prefix.rfind("\n") + 1:]
+    after = suffix.split("\n", 1)[0]
+    return not before.strip() and (not before or not after.strip())
+
+
+def _line_starts(text: str) -> list[int]:
+    """Byte offset of each line start (index 0 = line 1), plus the end of the text."""
+    starts, pos = [0], 0
+    for line in text.encode("utf-8").splitlines(keepends=True):
+        pos += len(line)
+        starts.append(pos)
+    return starts
+
+
+def _last_nonblank_line(text: str) -> int:
+    """1-based number of the last line of ``text`` with non-space content (0 if none)."""
+    lines = text.split("\n")
+    return max((i + 1 for i, line in enumerate(lines) if line.strip()), default=0)
+
+
+class MiddleJudge:
+    """Errors a middle causes between a fixed ``prefix`` and ``suffix`` (module docstring: attribution).
+    Built once per request: the baseline (``prefix + suffix``) is compiled once, not per candidate."""
+
+    def __init__(self, prefix: str, suffix: str, language: str = "python"):
+        self.prefix, self.suffix, self.language = prefix, suffix, language
+        self.judge = IN_PROCESS_JUDGES.get(language)
+        self.require_code = needs_code(prefix, suffix)
+        self.start_byte = len(prefix.encode("utf-8"))
+        self.line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
+        self.prefix_lines = prefix.count("\n")  # the middle starts on line prefix_lines + 1
+        self.seam_first = _last_nonblank_line(prefix) or 1
+        first_suffix = next((i for i, line in enumerate(suffix.split("\n")) if line.strip()), suffix.count("\n"))
+        self.seam_after = first_suffix  # suffix lines after the middle's last line up to its first code line
+        self.baseline = self._where(self.judge(prefix + suffix), 0) if self.judge else None
+        # where the suffix's first code line ends: tree-sitter errors past it that prefix + suffix has too
+        # (shifted by the middle) are the context's own
+        lines = suffix.split("\n")
+        self.suffix_seam_bytes = len("\n".join(lines[: first_suffix + 1]).encode("utf-8"))
+        base = syntax_errors(prefix + suffix, language)
+        self.baseline_tree = {(e.start - self.start_byte, e.end - self.start_byte, e.kind) for e in base
+                              if e.start >= self.start_byte + self.suffix_seam_bytes}
+
+    def _where(self, err: SyntaxError | None, middle_lines: int):
+        """(side, line relative to that side, message) of an error; side "seam" is always blamed."""
+        if err is None:
+            return None
+        line = err.lineno or (self.prefix_lines + 1)
+        first, last = self.seam_first, self.prefix_lines + 1 + middle_lines + self.seam_after
+        if line < first:
+            return "prefix", line, err.msg
+        if line > last:
+            return "suffix", line - (self.prefix_lines + 1 + middle_lines), err.msg
+        return "seam", line, err.msg
+
+    def errors(self, middle: str) -> list[ErrorSpan]:
+        if self.require_code and not middle.strip():
+            return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
+        full = self.prefix + middle + self.suffix
+        shift = self.start_byte + len(middle.encode("utf-8"))
+        tree = [e for e in relevant_errors(syntax_errors(full, self.language), self.start_byte, self.line_start)
+                if (e.start - shift, e.end - shift, e.kind) not in self.baseline_tree]
+        if self.judge is None:
+            return tree
+        err = self.judge(full)
+        where = self._where(err, middle.count("\n"))
+        if where is None:
+            return []
+        if where == self.baseline and (where[0] == "prefix" or (where[0] == "suffix" and _cut_end_error(where[2]))):
+            return tree  # the context's own error (module docstring): CPython cannot judge the middle
+        return [_line_span(full, err)] + tree
+
+
+def _line_span(full: str, err: SyntaxError) -> ErrorSpan:
+    """The byte span of the lines CPython's error names (the whole middle's start if it names none)."""
+    starts = _line_starts(full)
+    if not err.lineno:
+        return ErrorSpan(0, starts[-1], f"CPython: {err.msg}")
+    first = min(err.lineno, len(starts) - 1)
+    last = min(max(err.lineno, err.end_lineno or err.lineno), len(starts) - 1)
+    return ErrorSpan(starts[first - 1], starts[last], f"CPython: {err.msg}")
 
 
 def relevant_errors(errors: list[ErrorSpan], middle_start: int, line_start: int) -> list[ErrorSpan]:
@@ -126,10 +243,9 @@ def relevant_errors(errors: list[ErrorSpan], middle_start: int, line_start: int)
 
 
 def infill_errors(prefix: str, middle: str, suffix: str, language: str = "python") -> list[ErrorSpan]:
-    """Errors of ``prefix + middle + suffix`` that the middle may have caused (byte spans in the full text)."""
-    line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
-    full = (prefix + middle + suffix).encode("utf-8")
-    return relevant_errors(syntax_errors(full, language), len(prefix.encode("utf-8")), line_start)
+    """Errors of ``prefix + middle + suffix`` that the middle caused (byte spans in the full text); for
+    many middles of one gap build one ``MiddleJudge``."""
+    return MiddleJudge(prefix, suffix, language).errors(middle)
 
 
 def error_tokens(errors: list[ErrorSpan], token_offsets: list[tuple[int, int]], middle_start: int,

@@ -80,7 +80,9 @@ def infill_tasks(n_single: int = 200, n_multi: int = 200, seed: int = 0, paths=(
 
 
 def score_infills(tasks: list[InfillTask], results: list) -> dict:
-    """Aggregate metrics for infill results (objects or dicts with text, valid, wall_s, nfe)."""
+    """Aggregate metrics for infill results (objects or dicts with text, valid, wall_s, nfe). ``compiles_rate``
+    (CPython on the whole file) and ``non_empty_rate`` are what a user gets; ``syntax_valid_rate`` is the
+    infiller's own verdict."""
     from seqdiff_code.syntax import compiles
 
     def get(r, k):
@@ -96,6 +98,7 @@ def score_infills(tasks: list[InfillTask], results: list) -> dict:
         "compiles_rate": sum(compiles(t.prefix + x + t.suffix) for t, x in zip(tasks, texts)) / n,
         "exact_match": sum(x == t.middle for t, x in zip(tasks, texts)) / n,
         "exact_match_stripped": sum(x.strip() == t.middle.strip() for t, x in zip(tasks, texts)) / n,
+        "non_empty_rate": sum(bool(x.strip()) for x in texts) / n,
         "median_wall_s": statistics.median(get(r, "wall_s") for r in results) if results else 0.0,
         "mean_nfe": sum(get(r, "nfe") for r in results) / n,
     }

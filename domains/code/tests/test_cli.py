@@ -25,7 +25,7 @@ def test_infill_json_end_to_end(src, tiny_model_dir, capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert {"text", "valid", "nfe", "wall_s", "candidates", "remask_rounds", "original"} <= set(out)
-    assert out["original"] == "    y = x + 1\n" and out["candidates"] == 2
+    assert out["original"] == "    y = x + 1\n" and out["candidates"] == 2 and out["truncated"] is False
 
 
 def test_infill_prefix_suffix_files_text_output(tmp_path, tiny_model_dir, capsys):
@@ -44,6 +44,9 @@ def test_infill_prefix_suffix_files_text_output(tmp_path, tiny_model_dir, capsys
     (["--line", "2", "--max-tokens", "0"], "--max-tokens 0 is out of range"),
     (["--line", "2", "--max-tokens", "5000"], "--max-tokens 5000 is out of range"),
     (["--line", "2", "--candidates", "0"], "--candidates 0 is out of range"),
+    (["--line", "2", "--time-budget-ms", "0"], "--time-budget-ms 0 must be >= 1"),
+    (["--line", "2", "--n-indent", "-1"], "--n-indent -1 must be >= 0"),
+    (["--line", "2", "--threads", "0"], "--threads 0 must be >= 1"),
     (["--line", "2", "--model", "/nonexistent/model"], "--model '/nonexistent/model': no such model folder"),
     ([], "needs --line"),
 ])

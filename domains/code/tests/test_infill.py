@@ -3,34 +3,46 @@ import torch
 from torch import nn
 
 from seqdiff.checkpoint import Pretrained
-from seqdiff.model import DenoiserConfig
-from seqdiff_code.infill import CodeInfiller, InfillCancelled, InfillRequest, canvas_lengths
+from seqdiff.model import DenoiserConfig, KVCache
+from seqdiff_code.infill import CodeInfiller, InfillCancelled, InfillDecoding, InfillRequest, canvas_lengths
 
 
 class HandLogits(nn.Module):
-    """Prefers "]" everywhere, then ")", then <eos>: a plain decode of ``x = (1 + 2`` closes with "]"."""
+    """Fixed preferences everywhere (token text -> logit, the rest -10); by default "]" over ")" over
+    <eos>: a plain decode of ``x = (1 + 2`` closes with "]". Honours the loop's cache/window calls."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, prefs=None, at=None):
         super().__init__()
+        self.at = {pos: tokenizer.encode(t)[0] for pos, t in (at or {}).items()}  # absolute position -> token
         self.config = DenoiserConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
                                      mask_id=tokenizer.mask_id, d_model=8, n_layers=1, n_heads=2)
-        (self.bracket,) = tokenizer.encode("]")
-        (self.paren,) = tokenizer.encode(")")
-        self.eos = tokenizer.eos_id
+        prefs = prefs or {"]": 5.0, ")": 4.0, "<eos>": 0.0}
+        self.prefs = {(tokenizer.eos_id if t == "<eos>" else tokenizer.encode(t)[0]): v for t, v in prefs.items()}
         self.calls = 0
+
+    def new_cache(self):
+        return KVCache(keys=[], values=[])
 
     def forward(self, tokens, cache=None, window=None, refresh=False):
         self.calls += 1
+        if cache is not None and refresh:
+            cache.keys.append(tokens)
         logits = torch.full(tokens.shape + (self.config.vocab_size,), -10.0)
-        logits[..., self.bracket] = 5.0
-        logits[..., self.paren] = 4.0
-        logits[..., self.eos] = 0.0
-        return logits
+        for t, v in self.prefs.items():
+            logits[..., t] = v
+        for pos, t in self.at.items():
+            logits[:, pos, t] = 9.0
+        return logits if window is None else logits[:, window[0]:window[1]]
+
+
+def hand(tokenizer, prefs=None, at=None, **kwargs):
+    model = HandLogits(tokenizer, prefs, at)
+    return CodeInfiller(Pretrained(model=model, tokenizer=tokenizer, domain="code"), **kwargs)
 
 
 @pytest.fixture()
 def hand_infiller(tokenizer):
-    return CodeInfiller(Pretrained(model=HandLogits(tokenizer), tokenizer=tokenizer, domain="code"))
+    return hand(tokenizer)
 
 
 @pytest.mark.parametrize("max_tokens, candidates", [(1, 1), (3, 3)])
@@ -42,7 +54,7 @@ def test_constraints_fix_what_plain_decoding_gets_wrong(hand_infiller, max_token
     assert fixed.valid and fixed.remask_rounds >= 1 and fixed.errors == []
     assert fixed.text.startswith(")") and "]" not in fixed.text
     assert fixed.nfe > plain.nfe
-    assert hand_infiller._check(InfillRequest(prefix, suffix), hand_infiller.tokenizer.encode(fixed.text))[1] == []
+    assert compile(prefix + fixed.text + suffix, "<t>", "exec")
 
 
 def test_canvas_lengths():
@@ -55,7 +67,7 @@ def test_infill_result_fields_and_determinism(tiny_infiller):
     a = tiny_infiller.infill("def f(x):\n    return ", "\n", max_tokens=8, candidates=2, seed=5)
     b = tiny_infiller.infill("def f(x):\n    return ", "\n", max_tokens=8, candidates=2, seed=5)
     assert (a.text, a.valid, a.nfe, a.score) == (b.text, b.valid, b.nfe, b.score)
-    assert a.candidates == 2 and a.nfe >= 1 and a.canvas_length in (8, 2)
+    assert a.candidates >= 2 and a.nfe >= 1 and a.canvas_length in (8, 2)
     assert len(a.canvas_tokens) == len(a.commit_step) == a.canvas_length
     assert set(a.to_dict()) >= {"text", "valid", "candidates", "remask_rounds", "nfe", "wall_s"}
     assert "<eos>" not in a.text and "<mask>" not in a.text
@@ -82,6 +94,9 @@ def test_should_stop_cancels(tiny_infiller):
     (dict(prefix="x", max_tokens=10_000), "max_tokens=10000"),
     (dict(prefix="x", candidates=0), "candidates=0"),
     (dict(prefix="x", temperature=-1.0), "temperature=-1.0"),
+    (dict(prefix="x", time_budget_s=0.0), "time_budget_s=0.0"),
+    (dict(prefix="x", time_budget_s=float("nan")), "time_budget_s=nan"),
+    (dict(prefix="x", n_indent=-1), "n_indent=-1"),
 ])
 def test_bad_requests(tiny_infiller, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -117,3 +132,78 @@ def test_bench_on_held_out_infill_tasks(tiny_model_dir, tokenizer):
                  log=lambda m: None)
     assert rows[0]["config"] == "naive-low_confidence" and rows[0]["nfe"] == 16
     assert all(0 <= r["syntax_valid_rate"] <= 1 and 0 <= r["exact_match"] <= 1 for r in rows)
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\n\n", "", "\n    return 1\n"])
+def test_no_empty_middle_where_a_statement_is_needed(tokenizer, suffix):
+    """A model that wants to write nothing (<eos> first) still gets a non-empty body line."""
+    infiller = hand(tokenizer, {"<eos>": 6.0, "pass": 5.0, " ": 4.0}, max_remask_rounds=3)
+    res = infiller.infill("def f(x):\n    ", suffix, max_tokens=8, candidates=2)
+    assert res.text.strip(), res
+    assert res.valid and res.text == "pass"
+    plain = infiller.infill("def f(x):\n    ", suffix, max_tokens=8, candidates=2, constrained=False)
+    assert plain.text == "" and plain.remask_rounds == 0  # unconstrained: the model's own (empty) choice
+
+
+def test_max_tokens_is_a_maximum_not_the_canvas(tokenizer):
+    infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=InfillDecoding(first_canvas=4))
+    small = infiller.infill("y = ", "\n", max_tokens=3, candidates=1, constrained=False)
+    assert small.canvas_length == 3 and len(small.canvas_tokens) == 3  # n_predict below the first canvas
+    grown = infiller.infill("y = ", "\n", max_tokens=10, candidates=1, constrained=False)
+    assert grown.canvas_length == 10 and grown.candidates == 3  # 4 -> 8 -> 10: never ended, grew to the cap
+
+
+def test_stops_growing_once_a_candidate_ends(tokenizer):
+    """A canvas of 4 holding "x\n..." has a candidate ending at a line end: no larger canvas is decoded."""
+    start = len(tokenizer.encode("y = "))
+    infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, at={start + 1: "\n"}, decoding=InfillDecoding(first_canvas=4))
+    res = infiller.infill("y = ", "z = 1\n", max_tokens=64, candidates=1)
+    assert res.canvas_length == 4 and res.candidates == 1 and res.valid and res.text == "x\n"
+
+
+class StepClock:
+    """Fake clock: reads the model's call count, so a budget of k seconds is k model calls."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self):
+        return float(self.model.calls)
+
+
+def test_time_budget_returns_best_candidate_so_far(tokenizer):
+    decoding = InfillDecoding(first_canvas=4, block_length=2, seconds_per_candidate=1.0, budget_grace=0.0)
+    infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=decoding)
+    infiller.clock = StepClock(infiller.model)
+    free = infiller.infill("y = ", "\n", max_tokens=32, candidates=2, constrained=False)
+    assert not free.truncated and free.canvas_length == 32
+    res = infiller.infill("y = ", "\n", max_tokens=32, candidates=2, constrained=False, time_budget_s=6)
+    assert res.truncated and res.nfe == 5 < free.nfe  # a 6th call would end at the deadline: not started
+    assert res.text.startswith("x") and res.canvas_length < 32  # the best candidate decoded so far
+    tight = InfillRequest("y = ", "\n", candidates=4, time_budget_s=1.5)
+    assert infiller._candidate_count(tight) == 1  # a tight budget decodes fewer candidates (1.5 s / 1 s each)
+
+
+def test_budget_cut_candidate_uses_committed_text_only(tokenizer):
+    decoding = InfillDecoding(first_canvas=8, block_length=2, budget_grace=0.0)
+    infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=decoding)
+    infiller.clock = StepClock(infiller.model)
+    res = infiller.infill("y = ", "\n", max_tokens=8, candidates=1, constrained=False, time_budget_s=2)
+    # one model call commits the first block of 2; a second would end at the deadline: the committed text
+    assert res.truncated and res.nfe == 1 and res.text == "xx" and tokenizer.mask_id in res.canvas_tokens
+
+
+def test_n_indent_cuts_later_lines(tokenizer):
+    infiller = hand(tokenizer, {"\n": 5.0, "x": 4.0, "<eos>": 0.0})
+    res = infiller.infill("if y:\n    ", "\n", max_tokens=6, candidates=1, constrained=False, n_indent=4)
+    assert "\nx" not in res.text  # a line indented less than 4 ends the middle
+
+
+def test_budget_stretches_while_nothing_is_valid(tokenizer):
+    """llama.cpp applies t_max_predict_ms once a line is complete: with no valid candidate the budget
+    stretches by ``budget_grace`` (here 1x: 3 calls become at most 6), then returns what it has."""
+    decoding = InfillDecoding(first_canvas=4, block_length=2, budget_grace=1.0)
+    infiller = hand(tokenizer, decoding=decoding, max_remask_rounds=50)  # "]" forever: never valid
+    infiller.clock = StepClock(infiller.model)
+    res = infiller.infill("x = (1 + 2", "\nprint(x)\n", max_tokens=4, candidates=1, time_budget_s=3)
+    assert res.truncated and 3 < res.nfe <= 6

@@ -1,7 +1,8 @@
 import pytest
 
-from seqdiff_code.syntax import (ErrorSpan, compiles, error_tokens, infill_errors, is_valid, language_for_path,
-                                 languages, register_language, relevant_errors, syntax_errors)
+from seqdiff_code.syntax import (ErrorSpan, MiddleJudge, compiles, error_tokens, infill_errors, is_valid,
+                                 language_for_path, languages, needs_code, register_language, relevant_errors,
+                                 syntax_errors)
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -64,3 +65,51 @@ def test_registry():
 
     register_language("python-again", tree_sitter_python.language, (".pyx",))
     assert language_for_path("m.pyx") == "python-again" and syntax_errors("x = = 1\n", "python-again")
+
+
+def test_cpython_judges_indentation_tree_sitter_misses():
+    prefix, suffix = "def f(x):\n", "    y = 1\n"
+    assert is_valid(prefix + "  return x\n" + suffix)  # tree-sitter alone calls this valid
+    (err,) = [e for e in infill_errors(prefix, "  return x\n", suffix) if e.kind.startswith("CPython")]
+    assert "unexpected indent" in err.kind and err.start == len(prefix) + len("  return x\n")
+    assert infill_errors(prefix, "    return x\n", suffix) == []
+    assert infill_errors("x = 1\n", "return 2\n", "") != []  # compile(), not only the parser
+
+
+@pytest.mark.parametrize("prefix, suffix, needed", [
+    ("def f(x):\n", "\n", True),  # cursor on an empty line (llama.vim's body)
+    ("def f(x):\n    ", "\n", True),  # after indentation, nothing after the cursor
+    ("def f(x):\n", "    return x\n", True),  # at a line start: a whole-line gap
+    ("x = 1", "\n", False),  # at the end of a line of code
+    ("x = f(", ")\n", False),  # inside a line
+])
+def test_needs_code(prefix, suffix, needed):
+    assert needs_code(prefix, suffix) == needed
+    empty = [e.kind for e in infill_errors(prefix, "", suffix)] + [e.kind for e in infill_errors(prefix, "  ", suffix)]
+    assert ("EMPTY" in empty) == needed
+
+
+def test_empty_body_is_the_middles_fault_even_at_the_end_of_the_file():
+    # CPython reports the missing block on the def line itself (prefix side): it is on the seam
+    assert infill_errors("def f():\n", "    x", "") == [] and infill_errors("def f():\n", "x", "") != []
+    errors = MiddleJudge("class A:\n    def f(self):\n", "").errors("pass\n")
+    assert errors and errors[0].kind.startswith("CPython: expected an indented block")
+
+
+def test_context_errors_are_not_the_middles_fault():
+    far_prefix = "x = = 1\n\n\ndef f(a):\n    return "
+    assert infill_errors(far_prefix, "a + 1", "\n") == []  # CPython stops at line 1; tree-sitter judges
+    assert infill_errors(far_prefix, "a +", "\n") != []
+    cut_suffix = "\n    return y\n\n\ndef g():\n    s = '''never closed\n"  # an editor's 64-line cut
+    assert infill_errors("def f(x):\n", "    y = x", cut_suffix) == []
+    assert infill_errors("def f(x):\n", "  y = x", cut_suffix) != []
+    # the middle changes how the suffix parses: its fault even though the suffix alone is broken too
+    assert infill_errors("def f(x):\n", "    y = (x", cut_suffix) != []
+
+
+def test_an_error_lines_later_that_the_missing_line_causes_is_the_middles_fault():
+    prefix = "try:\n    x = 1\n"
+    suffix = "    pass\n\n\ny = 2\n"  # the removed line was "except ValueError:"
+    assert infill_errors(prefix, "except ValueError:\n", suffix) == []
+    errors = infill_errors(prefix, "    z = 3\n", suffix)  # CPython: expected 'except' or 'finally' block
+    assert errors and errors[0].kind.startswith("CPython")

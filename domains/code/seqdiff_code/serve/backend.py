@@ -9,7 +9,6 @@ away, and ``should_stop.cancelled(i)`` tells whether request ``i`` alone has bee
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import threading
 import time
@@ -45,6 +44,7 @@ class InfillRequest:
     stop: tuple[str, ...] = ()
     extra: tuple[ExtraChunk, ...] = ()
     time_budget_s: float | None = None  # llama.cpp t_max_predict_ms: finish early once exceeded
+    n_indent: int = 0  # llama.cpp n_indent: a later line indented less than this ends the middle
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Completion:
     valid: bool | None = None
     nfe: int = 0
     wall_s: float = 0.0
+    truncated: bool = False  # the time budget ran out: the best middle found so far
 
     def __post_init__(self) -> None:
         if self.finish_reason not in FINISH_REASONS:
@@ -166,14 +167,17 @@ class CodeInfillerBackend:
     i.e. shared forward passes. The infiller keeps the context tokens nearest the hole itself, so the server
     passes full prefix and suffix (the syntax check sees the whole file). ``input_extra`` chunks are not
     used: the model was trained on single files. ``top_k``/``top_p``/``stop`` are not sampler options here
-    (stop strings are applied by the server). ``time_budget_s`` is passed on when the infiller's request
-takes it."""
+    (stop strings are applied by the server). ``time_budget_s`` (llama.cpp ``t_max_predict_ms``) and
+    ``n_indent`` go to the infiller; a budget that ran out answers ``truncated``."""
 
     def __init__(self, path: str | None = None, device: str = "cpu", candidates: int = 2, *, infiller=None,
-                 model_name: str | None = None):
-        from seqdiff_code.infill import MAX_TOKENS_LIMIT, CodeInfiller
-        from seqdiff_code.infill import InfillRequest as CodeRequest
+                 model_name: str | None = None, threads: int | None = None):
+        import torch
 
+        from seqdiff_code.infill import MAX_TOKENS_LIMIT, CodeInfiller
+
+        if threads is not None:  # seqdiff serve sets it for the whole process; this is for other hosts
+            torch.set_num_threads(threads)
         self.infiller = infiller if infiller is not None else CodeInfiller.from_pretrained(path, device=device)
         self.tokenizer = self.infiller.tokenizer
         self.candidates = candidates
@@ -181,17 +185,14 @@ takes it."""
         self.model_name = model_name or (Path(path).name if path else "seqdiff-code")
         # the infiller cuts context to its own window; this only bounds what the server hands it
         self.max_context_tokens = 32768
-        self.takes_time_budget = "time_budget_s" in {f.name for f in dataclasses.fields(CodeRequest)}
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text)) if text else 0
 
     def check_syntax(self, prefix: str, middle: str, suffix: str) -> bool | None:
-        from seqdiff_code.syntax import relevant_errors, syntax_errors
+        from seqdiff_code.syntax import infill_errors
 
-        full = (prefix + middle + suffix).encode("utf-8")
-        line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
-        return not relevant_errors(syntax_errors(full, "python"), len(prefix.encode("utf-8")), line_start)
+        return not infill_errors(prefix, middle, suffix, "python")
 
     def complete(self, batch: list[InfillRequest], should_stop: Callable[[], bool]) -> list[list[Completion]]:
         from seqdiff_code.infill import InfillCancelled
@@ -206,11 +207,11 @@ takes it."""
                     out[i][j] = Completion(text="", finish_reason="eos")
                     continue
                 base = (r.seed if r.seed is not None else seed_for(None, j)) % (2 ** 31)
-                budget = {"time_budget_s": r.time_budget_s} if self.takes_time_budget else {}
                 code_reqs.append(CodeRequest(prefix=r.prefix, suffix=r.suffix,
                                              max_tokens=max(1, min(r.max_tokens, self.max_middle)),
                                              candidates=self.candidates, seed=base + j * self.candidates,
-                                             temperature=r.temperature, **budget))
+                                             temperature=r.temperature, time_budget_s=r.time_budget_s,
+                                             n_indent=max(0, r.n_indent)))
                 slots.append((i, j))
         if code_reqs:
             start = time.perf_counter()
@@ -225,9 +226,10 @@ takes it."""
                     out[i][j] = Completion(text="", finish_reason="cancelled", wall_s=wall)
                     continue
                 canvas = list(getattr(res, "canvas_tokens", []) or [])
-                reason = "limit" if canvas and eos not in canvas else "eos"
+                reason = "limit" if res.truncated or (canvas and eos not in canvas) else "eos"
                 out[i][j] = Completion(text=res.text, finish_reason=reason, tokens_predicted=self.count_tokens(res.text),
-                                       valid=bool(res.valid), nfe=int(res.nfe), wall_s=float(res.wall_s))
+                                       valid=bool(res.valid), nfe=int(res.nfe), wall_s=float(res.wall_s),
+                                       truncated=bool(res.truncated))
         return out  # type: ignore[return-value]
 
 

@@ -65,7 +65,8 @@ def _common(data: dict, config: ServeConfig, backend: InfillBackend, prefix: str
                          window=backend.max_context_tokens, hard_limit=config.max_prompt_tokens, param=param)
     request = InfillRequest(prefix=fitted.prefix, suffix=fitted.suffix, max_tokens=fitted.max_tokens, n=n_cmpl,
                             temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, stop=stop,
-                            extra=fitted.extra, time_budget_s=(t_max / 1000.0 if t_max > 0 else None))
+                            extra=fitted.extra, time_budget_s=(t_max / 1000.0 if t_max > 0 else None),
+                            n_indent=max(0, n_indent))
     return LlamaCall(request=request, stream=stream, array=n_cmpl > 1, response_fields=fields, n_indent=n_indent,
                      n_predict=n_predict, prompt=prompt, prompt_tokens=fitted.prompt_tokens, truncated=fitted.truncated)
 
@@ -132,7 +133,7 @@ def result_object(call: LlamaCall, completion: Completion, index: int, backend: 
                                 "n_cmpl": req.n},
         "prompt": call.prompt,
         "has_new_line": "\n" in content,
-        "truncated": call.truncated,
+        "truncated": call.truncated or completion.truncated,  # context cut, or the time budget ran out
         "stop_type": stop_type,
         "stopping_word": word,
         "tokens_cached": 0,

@@ -1,0 +1,58 @@
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seqdiff_code.candidates import Candidate, EosAfterEos, best_of, cut_n_indent, line_cuts, rank_score, score_canvas
+
+EOS, MASK = 2, 0
+
+
+def test_eos_after_eos_forces_only_masked_canvas_positions_after_the_first_eos():
+    x = torch.tensor([[7, MASK, EOS, MASK, 5, MASK], [MASK, MASK, MASK, MASK, MASK, EOS]])
+    editable = torch.tensor([[False, True, True, True, True, True], [True] * 5 + [False]])
+    logits = torch.randn(2, 6, 10)
+    out = EosAfterEos(editable, EOS, MASK)(0, x, logits)
+    forced = out.argmax(-1) == EOS
+    assert forced[0].tolist() == [False, False, False, True, False, True] or bool(forced[0, 3] & forced[0, 5])
+    assert torch.equal(out[0, :3], logits[0, :3]) and torch.equal(out[0, 4], logits[0, 4])
+    assert torch.equal(out[1], logits[1])  # an <eos> outside the canvas (not editable) forces nothing
+    assert torch.isfinite(out).all()
+
+
+def test_score_counts_content_and_the_ending_eos_not_the_filler():
+    ended, lp = score_canvas([11, 12, EOS, EOS, EOS], [-1.0, -2.0, -0.5, 0.0, 0.0], EOS, MASK)
+    assert ended and lp == [-1.0, -2.0, -0.5]
+    ended, lp = score_canvas([11, MASK, 12], [-1.0, 0.0, -3.0], EOS, MASK)  # cut short by the budget
+    assert not ended and lp == [-1.0]
+    assert rank_score([-1.0, -2.0, -0.5], True, 0.1) == -3.5 / 3 + 0.2
+    assert rank_score([], False, 0.1) == float("-inf")
+
+
+def test_line_cuts_keep_or_drop_the_newline():
+    text = "a = 1\nb = 2\n"
+    offsets = [(0, 5), (5, 6), (6, 11), (11, 12), (12, 12)]
+    assert line_cuts(text, offsets, keep_newline=True) == [(text, 4), ("a = 1\n", 2)]
+    assert line_cuts(text, offsets, keep_newline=False) == [(text, 4), ("a = 1", 2), ("a = 1\nb = 2", 4)]
+
+
+def test_best_of_prefers_valid_ended_then_never_empty():
+    def cand(text, score, ended=True, errors=()):
+        return Candidate(text=text, errors=list(errors), score=score, ended=ended, canvas=4, seed=0, index=0)
+
+    from seqdiff_code.syntax import ErrorSpan
+
+    empty = cand("", 9.0, errors=[ErrorSpan(0, 0, "EMPTY")])
+    bad = cand("x +", 1.0, errors=[ErrorSpan(0, 3, "ERROR")])
+    cut = cand("x = 1", 5.0, ended=False)
+    good = cand("x = 2\n", 0.5)
+    assert best_of([empty, bad, cut, good], constrained=True) is good
+    assert best_of([empty, bad, cut], constrained=True) is cut
+    assert best_of([empty, bad], constrained=True) is bad
+    assert best_of([empty, bad, cut, good], constrained=False) is empty
+
+
+@given(st.text(alphabet=" \tx\n", max_size=40), st.integers(0, 6))
+def test_n_indent_cut_matches_the_servers(text, n_indent):
+    from seqdiff.serve.common import apply_n_indent
+
+    assert cut_n_indent(text, n_indent) == apply_n_indent(text, n_indent)[0]

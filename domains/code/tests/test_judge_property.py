@@ -1,0 +1,84 @@
+"""Property: over real held-out code, the infill constraint agrees with CPython about the middle.
+
+Gaps are lines cut from held-out standard-library files (``seqdiff_code.tasks``, the corpus' test split),
+so ``prefix + true middle + suffix`` compiles: when CPython rejects another middle, the middle is why,
+unless ``prefix + suffix`` (no middle) fails with that same error. Middles: the true one, whitespace
+variants of it (indentation shifted, tabs, newline dropped, trailing spaces), pieces of it, lines from
+other gaps, and blanks."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqdiff_code.syntax import MiddleJudge, _python_error
+
+
+@lru_cache(maxsize=1)
+def gaps():
+    """Held-out gaps (a function, not a fixture: a failing example then prints indices, not files)."""
+    from seqdiff_code.tasks import infill_tasks
+
+    tasks = infill_tasks(24, 12, seed=11)
+    return [(t.prefix, t.middle, t.suffix, MiddleJudge(t.prefix, t.suffix)) for t in tasks]
+
+
+def _variant(middle: str, other: str, kind: str, k: int) -> str:
+    lines = middle.split("\n")
+    if kind == "true":
+        return middle
+    if kind == "indent+":
+        return "\n".join(" " * k + line if line else line for line in lines)
+    if kind == "indent-":
+        return "\n".join(line[min(k, len(line) - len(line.lstrip(" "))):] for line in lines)
+    if kind == "tab":
+        return middle.replace("    ", "\t", 1)
+    if kind == "no-newline":
+        return middle.rstrip("\n")
+    if kind == "trailing":
+        return middle.rstrip("\n") + " " * k + "\n"
+    if kind == "piece":
+        return middle[: k % (len(middle) + 1)]
+    if kind == "other":
+        return other
+    return " " * k + ("\n" if k % 2 else "")  # blank
+
+
+def _same_error_without_middle(prefix: str, middle: str, suffix: str) -> bool:
+    """The oracle's own reading of "not because of the middle": the error of prefix + middle + suffix
+    is the one prefix + suffix has, at the same line counted from the side it is on, and after the gap
+    only one a cut-off end of text causes."""
+    full, base = _python_error(prefix + middle + suffix), _python_error(prefix + suffix)
+    if base is None or full.msg != base.msg or not (full.lineno and base.lineno):
+        return False
+    cut = prefix.count("\n") + 1
+    if full.lineno < cut and base.lineno < cut:
+        return full.lineno == base.lineno
+    cut_end = any(m in full.msg for m in ("was never closed", "unterminated", "unexpected EOF", "indented block"))
+    return cut_end and full.lineno - middle.count("\n") == base.lineno
+
+
+KINDS = ["true", "indent+", "indent-", "tab", "no-newline", "trailing", "piece", "other", "blank"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_constraint_never_calls_valid_what_cpython_rejects_because_of_the_middle(data):
+    gaps_ = gaps()
+    i = data.draw(st.integers(0, len(gaps_) - 1), label="gap")
+    j = data.draw(st.integers(0, len(gaps_) - 1), label="other gap")
+    kind = data.draw(st.sampled_from(KINDS), label="variant")
+    k = data.draw(st.integers(1, 9), label="k")
+    prefix, true_middle, suffix, judge = gaps_[i]
+    middle = _variant(true_middle, gaps_[j][1], kind, k)
+    errors = judge.errors(middle)
+    rejected = _python_error(prefix + middle + suffix)
+    if not errors:
+        assert middle.strip(), "an empty middle where a line was is never valid"
+        assert rejected is None or _same_error_without_middle(prefix, middle, suffix), (middle, rejected)
+    if rejected is None and middle.strip():
+        assert errors == [], (middle, errors)  # CPython's acceptance is never overruled
+    if kind == "true":
+        assert errors == []
