@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -117,6 +118,14 @@ class CharTokenizer:
         return cls.from_dict(json.loads((Path(directory) / TOKENIZER_FILE).read_text()))
 
 
+def byte_level_chars() -> dict[int, str]:
+    """The reversible byte -> printable character map of byte-level BPE (GPT-2's, what ``tokenizers``'
+    ByteLevel uses): printable Latin-1 bytes map to themselves, the other 68 bytes to code points from 256."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in printable]
+    return {**{b: chr(b) for b in printable}, **{b: chr(256 + n) for n, b in enumerate(others)}}
+
+
 class HFTokenizer:
     """A Hugging Face ``tokenizers`` tokenizer (a folder's ``tokenizer.json``) as a seqdiff Tokenizer.
 
@@ -167,6 +176,24 @@ class HFTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    @cached_property
+    def token_bytes(self) -> list[bytes]:
+        """Bytes of each id (special and unused ids: empty), so a decoded text's byte offsets map back to
+        tokens. Byte-level BPE vocabularies map exactly; others decode token by token (a token that holds part
+        of a multi-byte character is then approximate)."""
+        byte_level = json.loads(self._tok.to_str()).get("decoder", {}) or {}
+        inverse = {c: b for b, c in byte_level_chars().items()} if byte_level.get("type") == "ByteLevel" else None
+        table = [b""] * self._vocab_size
+        for index in range(min(self._vocab_size, self._tok.get_vocab_size(with_added_tokens=True))):
+            if index in self._special:
+                continue
+            token = self._tok.id_to_token(index)
+            if inverse is not None and token is not None and all(c in inverse for c in token):
+                table[index] = bytes(inverse[c] for c in token)
+            else:
+                table[index] = self._tok.decode([index], skip_special_tokens=False).encode("utf-8")
+        return table
 
     def save(self, directory: Path) -> None:
         from seqdiff.io import atomic_write_text

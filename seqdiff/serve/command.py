@@ -67,8 +67,9 @@ def add_parser(sub: argparse._SubParsersAction, with_domains: bool) -> None:
     p.set_defaults(serve_contributions=contributions)
 
 
-def model_domain(path: Path) -> str:
-    """The domain a model folder belongs to: the ``domain`` field of its config.json."""
+def model_domain(path: Path) -> str | None:
+    """The domain a model folder belongs to: the ``domain`` field of its config.json; None for a Hugging Face
+    text model (LLaDA, Dream, ...), which serves whichever single domain ``--domain`` names."""
     config = path / "config.json"
     if not path.exists():
         raise ValueError(f"--model {path}: no such file or folder")
@@ -76,9 +77,18 @@ def model_domain(path: Path) -> str:
         raise ValueError(f"--model {path}: not a model folder (no config.json); pass a folder written by "
                          f"`seqdiff train`")
     try:
-        name = json.loads(config.read_text(encoding="utf-8")).get("domain")
+        config_data = json.loads(config.read_text(encoding="utf-8"))
+        name = config_data.get("domain")
     except (ValueError, AttributeError, UnicodeDecodeError):
         raise ValueError(f"--model {path}: config.json is not a JSON object") from None
+    if name is None and "model_type" in config_data:
+        from seqdiff.families import FAMILIES, supported
+
+        family = FAMILIES.get(config_data["model_type"])
+        if family is None:  # refused here, before anything loads
+            raise ValueError(f"--model {path}: model_type={config_data['model_type']!r} is not supported; "
+                             f"supported model types: {supported()}")
+        return family.DOMAIN
     if not isinstance(name, str):
         raise ValueError(f"--model {path}: config.json names no domain, so no route can serve it")
     return name
@@ -96,6 +106,11 @@ def select(args: argparse.Namespace) -> tuple[list[ServeContribution], dict[str,
     for text in args.model:
         path = Path(text)
         name = model_domain(path)
+        if name is None:  # a text model: it goes to the one domain asked for
+            if len(wanted) != 1:
+                raise ValueError(f"--model {path} is a Hugging Face text model that any text domain can serve; "
+                                 f"name one with --domain (e.g. --domain code)")
+            name = wanted[0]
         if name in models:
             raise ValueError(f"--model {path}: {models[name]} is already the {name} model; pass one per domain")
         if name not in wanted:

@@ -155,8 +155,8 @@ def cut_context(tokenizer, prefix: str, suffix: str, budget: int) -> tuple[list[
     """Prefix (left-cut) and suffix (right-cut) token ids within ``budget`` tokens: half each, and what one
     side leaves unused goes to the other."""
     budget = max(0, budget)
-    pre = tokenizer.encode(prefix[-budget * 8:]) if prefix else []
-    suf = tokenizer.encode(suffix[: budget * 8]) if suffix else []
+    pre = tokenizer.encode(prefix[-budget * 8:], add_special_tokens=False) if prefix else []
+    suf = tokenizer.encode(suffix[: budget * 8], add_special_tokens=False) if suffix else []
     n_pre = min(len(pre), budget // 2)
     n_suf = min(len(suf), budget - n_pre)
     n_pre = min(len(pre), budget - n_suf)
@@ -221,7 +221,9 @@ class CodeInfiller:
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
                         **kwargs) -> "CodeInfiller":
-        """Load a model folder; ``None`` = the bundled model (FileNotFoundError if it is not installed)."""
+        """Load a model folder: a seqdiff code model or a Hugging Face text diffusion LM (LLaDA, Dream-Coder,
+        DiffuCoder: the gap is masks between prefix and suffix, no FIM tokens needed); ``None`` = the bundled
+        model (FileNotFoundError if it is not installed)."""
         from seqdiff.checkpoint import from_pretrained
 
         if path is None:
@@ -232,7 +234,7 @@ class CodeInfiller:
                 raise FileNotFoundError("the bundled code model is not installed "
                                         "(domains/code/seqdiff_code/models/code-small); pass a model folder")
         pretrained = from_pretrained(path, device=device)
-        if pretrained.domain != "code":
+        if pretrained.domain not in ("code", None):  # None: a text model (LLaDA, Dream-Coder, DiffuCoder, ...)
             raise ValueError(f"model folder {str(path)!r} is a {pretrained.domain!r} model, not a code model")
         return cls(pretrained, device=device, **kwargs)
 

@@ -16,25 +16,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from seqdiff.tokenizer import TOKENIZER_FILE
+from seqdiff.tokenizer import TOKENIZER_FILE, byte_level_chars
 
 SPECIAL_TOKENS = ("<mask>", "<pad>", "<eos>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>",
                   "<file_sep>")
 DEFAULT_VOCAB_SIZE = 4096
 BUNDLED_TOKENIZER = Path(__file__).parent / TOKENIZER_FILE
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte → printable-character map (what ``tokenizers``' ByteLevel uses)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 class CodeTokenizer:
@@ -126,7 +113,8 @@ class CodeTokenizer:
     def special_ids(self) -> frozenset[int]:
         return frozenset(range(len(SPECIAL_TOKENS)))
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        """Token ids of ``text``; this tokenizer adds no special tokens (the flag exists for the protocol)."""
         if not isinstance(text, str):
             raise TypeError(f"encode takes str, got {type(text).__name__}")
         return self.backend.encode(text, add_special_tokens=False).ids
@@ -137,7 +125,7 @@ class CodeTokenizer:
     @cached_property
     def token_bytes(self) -> list[bytes]:
         """Bytes of each id (special tokens: empty)."""
-        inverse = {c: b for b, c in _bytes_to_unicode().items()}
+        inverse = {c: b for b, c in byte_level_chars().items()}
         table = [b""] * self.vocab_size
         for token, index in self.backend.get_vocab(with_added_tokens=True).items():
             if index >= len(SPECIAL_TOKENS):

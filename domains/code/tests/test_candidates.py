@@ -53,6 +53,6 @@ def test_best_of_prefers_valid_ended_then_never_empty():
 
 @given(st.text(alphabet=" \tx\n", max_size=40), st.integers(0, 6))
 def test_n_indent_cut_matches_the_servers(text, n_indent):
-    from seqdiff.serve.common import apply_n_indent
+    from seqdiff_code.serve.common import apply_n_indent
 
     assert cut_n_indent(text, n_indent) == apply_n_indent(text, n_indent)[0]
