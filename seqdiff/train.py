@@ -15,7 +15,7 @@ import yaml
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from seqdiff.checkpoint import Pretrained, save_pretrained
+from seqdiff.checkpoint import Pretrained, from_pretrained, save_pretrained
 from seqdiff.data import LoaderConfig, SequenceDataModule
 from seqdiff.lit import DiffusionModule, OptimConfig
 from seqdiff.model import DenoiserConfig
@@ -32,6 +32,10 @@ class ModelShape:
     n_heads: int = 8
     ffn_dim: int | None = None
     token_dropout: bool = True
+    init_from: str | None = None  # a model folder whose weights start training (same shape and tokenizer)
+
+    def denoiser_fields(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "init_from"}
 
 
 @dataclass(frozen=True)
@@ -136,9 +140,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     domain = load_domain(config.domain)
     tokenizer = domain.build_tokenizer(config.tokenizer)
     model_config = DenoiserConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
-                                  mask_id=tokenizer.mask_id, **dataclasses.asdict(config.model))
+                                  mask_id=tokenizer.mask_id, **config.model.denoiser_fields())
     module = DiffusionModule(model=model_config.to_dict(), noise=dataclasses.asdict(config.noise),
                              optim=dataclasses.asdict(config.optim), max_steps=tc.max_steps, seed=tc.seed)
+    if config.model.init_from:  # a resumed run's checkpoint then replaces these weights
+        init_weights(module.model, config.model.init_from, tokenizer)
     train_set = domain.dataset(tokenizer, config.data, "train")
     val_set = domain.dataset(tokenizer, config.data, "validation")
     data = SequenceDataModule(train_set, val_set, tokenizer.pad_id,
@@ -176,11 +182,37 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                 "tokens_per_s": throughput.tokens_per_s, "train_minutes": round((time.time() - started) / 60, 2),
                 "hardware": torch.cuda.get_device_name(0) if on_gpu else f"CPU ({torch.get_num_threads()} threads)",
                 "precision": precision}
+        if config.model.init_from:
+            meta["init_from"] = config.model.init_from
         pretrained = Pretrained(model=module.model.float(), tokenizer=tokenizer, domain=config.domain,
                                 noise=config.noise, meta=meta)
         save_pretrained(pretrained, export_dir, dtype=getattr(torch, config.export.dtype))
         (out_dir / "train_summary.json").write_text(json.dumps(meta, indent=1, default=str))
     return export_dir
+
+
+def init_weights(model, folder: str, tokenizer) -> None:
+    """Copy a model folder's weights into ``model`` (continued training). The folder must have the same
+    architecture and the same tokenizer, otherwise its token ids would mean something else."""
+    import tempfile
+
+    from seqdiff.tokenizer import TOKENIZER_FILE
+
+    source = from_pretrained(folder)
+    ours, theirs = model.config.to_dict(), source.model.config.to_dict()
+    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    if differ:
+        raise ValueError(f"model.init_from={folder!r} has a different architecture ("
+                         + ", ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ)
+                         + "); set the model section to match it or drop init_from")
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save(Path(tmp))
+        same = json.loads((Path(tmp) / TOKENIZER_FILE).read_text()) == \
+            json.loads((Path(folder) / TOKENIZER_FILE).read_text())
+    if not same:
+        raise ValueError(f"model.init_from={folder!r} was trained with another tokenizer than this config "
+                         f"builds; use that folder's tokenizer (tokenizer.file) or drop init_from")
+    model.load_state_dict(source.model.state_dict())
 
 
 class Throughput(Callback):

@@ -60,6 +60,34 @@ def test_resume_reaches_the_same_step_and_loss(tmp_path):
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
 
 
+def test_init_from_starts_from_a_model_folder(tmp_path):
+    first = train(toy_config(tmp_path / "a", max_steps=30, log_every=5))
+    # one step at a negligible learning rate: the result is the folder's weights, not a fresh init
+    cont = load_config(None, ["domain=toy", f"model.init_from={first}", "optim.lr=0.000000001", "optim.warmup_steps=0",
+                              *[f"model.{k}={v}" for k, v in TOY["model"].items()],
+                              *[f"trainer.{k}={v}" for k, v in TOY["trainer"].items()],
+                              "trainer.max_steps=1", f"trainer.out_dir={tmp_path / 'b'}"])
+    folder = train(cont)
+    before, after = from_pretrained(first).model.state_dict(), from_pretrained(folder).model.state_dict()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    assert from_pretrained(folder).meta["init_from"] == str(first)
+
+
+def test_init_from_refuses_another_shape_or_tokenizer(tmp_path):
+    first = train(toy_config(tmp_path / "a", max_steps=2))
+    wider = toy_config(tmp_path / "b", max_steps=2)
+    wider = dataclasses.replace(wider, model=dataclasses.replace(wider.model, d_model=64, init_from=str(first)))
+    with pytest.raises(ValueError, match="d_model: 32 there, 64 here"):
+        train(wider)
+    vocab = json.loads((first / "tokenizer.json").read_text())
+    vocab["tokens"][-1], vocab["tokens"][-2] = vocab["tokens"][-2], vocab["tokens"][-1]  # same size, ids swapped
+    (first / "tokenizer.json").write_text(json.dumps(vocab))
+    same_shape = toy_config(tmp_path / "c", max_steps=2)
+    same_shape = dataclasses.replace(same_shape, model=dataclasses.replace(same_shape.model, init_from=str(first)))
+    with pytest.raises(ValueError, match="another tokenizer"):
+        train(same_shape)
+
+
 def test_unknown_config_key_names_the_section():
     with pytest.raises(ValueError, match="trainer.max_step"):
         load_config(None, ["domain=toy", "trainer.max_step=3"])

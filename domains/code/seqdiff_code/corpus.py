@@ -5,7 +5,12 @@ skipping folders named ``test``, ``tests``, ``idlelib``, ``site-packages`` and `
 files or folders a user names (every ``*.py`` below a folder, same skips).
 Files that are not UTF-8, are empty, or are over ``max_file_bytes`` are skipped.
 
-Deduplication: by SHA-256 of the file's bytes; the first path in sorted order wins.
+``"packages"`` stands for the Python files of the permissively licensed distributions installed in this
+environment (see ``seqdiff_code.packages``: licence rule, skipped folders, size/compile/generated bounds).
+
+Deduplication: by SHA-256 of the file's bytes; the first path in sorted order wins. A package file that
+is a near copy of a held-out standard-library file (over half of its distinctive lines, those of 30+
+characters, appear in the stdlib validation/test files) is dropped, so held-out code is never trained on.
 
 Split (fixed, by content, so it is the same on every machine and whatever folder the files sit in):
 ``bucket = int(sha256(file bytes).hexdigest()[:8], 16) % 100``; ``validation`` when bucket < 5,
@@ -29,6 +34,7 @@ from pathlib import Path
 SPLITS = ("train", "validation", "test")
 SKIP_DIRS = frozenset({"test", "tests", "idlelib", "site-packages", "dist-packages", "__pycache__"})
 STDLIB = "stdlib"  # the name that stands for the running interpreter's standard library in `paths`
+PACKAGES = "packages"  # the name that stands for the permissively licensed installed distributions
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -72,22 +78,54 @@ def _walk(root: Path) -> list[tuple[Path, str]]:
     return found
 
 
+def _read(root: Path, max_file_bytes: int):
+    for path, rel in _walk(root):
+        data = path.read_bytes()
+        if not data.strip() or len(data) > max_file_bytes:
+            continue
+        try:
+            yield path, rel, data, data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+
+
+def _distinctive(text: str) -> set[str]:
+    return {s for s in (line.strip() for line in text.splitlines()) if len(s) >= 30}
+
+
+def heldout_stdlib_lines() -> set[str]:
+    """Distinctive lines of the stdlib validation and test files (see the near-copy rule above)."""
+    lines: set[str] = set()
+    for f in collect((STDLIB,)):
+        if f.split != "train":
+            lines |= _distinctive(f.text)
+    return lines
+
+
+def near_heldout_copy(text: str, heldout: set[str]) -> bool:
+    mine = _distinctive(text)
+    return bool(mine) and 2 * len(mine & heldout) > len(mine)
+
+
+def _sources(raw: str, max_file_bytes: int):
+    if raw != PACKAGES:
+        yield from _read(stdlib_root() if raw == STDLIB else Path(raw).expanduser(), max_file_bytes)
+        return
+    from seqdiff_code.packages import package_sources
+
+    heldout = heldout_stdlib_lines()
+    yield from ((p, r, d, t) for p, r, d, t in package_sources() if not near_heldout_copy(t, heldout))
+
+
 def collect(paths: tuple[str, ...] | list[str] = (STDLIB,), max_file_bytes: int = MAX_FILE_BYTES) -> list[SourceFile]:
-    """Deduplicated source files from ``paths`` (``"stdlib"`` = this interpreter's standard library)."""
+    """Deduplicated source files from ``paths`` (``"stdlib"`` = this interpreter's standard library,
+    ``"packages"`` = the permissively licensed installed distributions)."""
     seen: set[str] = set()
     files: list[SourceFile] = []
     for raw in paths:
-        root = stdlib_root() if str(raw) == STDLIB else Path(raw).expanduser()
-        for path, rel in _walk(root):
-            data = path.read_bytes()
-            if not data.strip() or len(data) > max_file_bytes:
-                continue
+        for path, rel, data, text in _sources(str(raw), max_file_bytes):
             digest = hashlib.sha256(data).hexdigest()
             if digest in seen:
-                continue
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
                 continue
             seen.add(digest)
             files.append(SourceFile(path=path, relpath=rel, text=text, sha256=digest))
@@ -134,8 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paths", nargs="*", default=[STDLIB], help=f"sources (default: {STDLIB})")
     p = sub.add_parser("stats", help="print file counts and sizes per split")
     p.add_argument("--paths", nargs="*", default=[STDLIB])
+    p = sub.add_parser("licences", help=f"write the installed packages' licence table ({PACKAGES!r} source)")
+    p.add_argument("output", help="markdown file to write")
     args = parser.parse_args(argv)
-    if args.command == "snapshot":
+    if args.command == "licences":
+        from seqdiff.io import atomic_write_text
+        from seqdiff_code.packages import licence_table
+
+        atomic_write_text(Path(args.output), licence_table())
+        print(f"wrote {args.output}")
+    elif args.command == "snapshot":
         manifest = snapshot(args.directory, args.paths)
         print(f"wrote {len(manifest['files'])} files to {args.directory} ({manifest['counts']})")
     else:

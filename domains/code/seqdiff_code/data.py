@@ -15,6 +15,11 @@ pad a middle canvas that is longer than the text it wants to put there (variable
   starting and ending inside lines (a cursor-style cut) — then ``k`` fillers with ``k`` uniform in
   ``[0, len(middle)]`` or in ``[0, max_canvas - len(middle)]`` (half each), then as much prefix (left-cut)
   and suffix (right-cut) context as fits in ``max_length``.
+* ``line`` span examples (share ``line_fraction`` of the span examples): the gap an editor leaves, whole
+  lines — one line (60%) or 2-6 — starting at a non-blank line. Half of them (``keep_indent_fraction``)
+  keep the first line's leading indentation in the prefix (the cursor sits after it, as llama.cpp's
+  ``n_indent``); the others put it in the middle. Either way the middle ends before the last line's
+  newline, which starts the suffix, as when the cursor is on a line of its own.
 
 Each example is drawn from a random place in its file: item ``i`` maps to file ``i % n_files``-ish
 through chunk offsets, so long files give more items. Training draws use torch's global RNG (seeded per
@@ -42,10 +47,13 @@ class CodeDataConfig:
     span_fraction: float = 0.6  # share of infill-shaped examples
     max_canvas: int = 128  # longest middle canvas (middle + filler) in span examples
     max_files: int | None = None  # per split, for quick runs
+    line_fraction: float = 0.0  # share of span examples cut as editor lines (0 keeps older runs' draws)
+    keep_indent_fraction: float = 0.5  # share of those whose indentation stays in the prefix
 
     def __post_init__(self) -> None:
-        if not 0 <= self.span_fraction <= 1:
-            raise ValueError(f"data.span_fraction={self.span_fraction} must be in [0, 1]")
+        for name in ("span_fraction", "line_fraction", "keep_indent_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"data.{name}={getattr(self, name)} must be in [0, 1]")
         if not 8 <= self.max_canvas <= self.max_length - 8:
             raise ValueError(f"data.max_canvas={self.max_canvas} must be in [8, max_length - 8]")
 
@@ -103,6 +111,24 @@ def cut_middle(text: str, rng: random.Random) -> tuple[int, int]:
     return a, b
 
 
+def cut_lines(text: str, rng: random.Random, keep_indent: bool) -> tuple[int, int] | None:
+    """Character span [a, b) of an editor-line middle (see the module docstring): non-blank first and
+    last lines, no final newline. None when the drawn first line is blank."""
+    lines = text.split("\n")
+    n_lines = len(lines) - text.endswith("\n")  # a final newline ends the last line, it starts none
+    first = rng.randrange(max(1, n_lines))
+    if not lines[first].strip():
+        return None
+    last = min(n_lines, first + (1 if rng.random() < 0.6 else rng.randint(2, 6)))
+    while not lines[last - 1].strip():  # end on written code, not on blank lines
+        last -= 1
+    a = sum(len(line) + 1 for line in lines[:first])
+    b = a + sum(len(line) + 1 for line in lines[first:last]) - 1
+    if keep_indent:
+        a += len(lines[first]) - len(lines[first].lstrip())
+    return a, b
+
+
 def _line_len(text: str, starts: list[int], line: int) -> int:
     end = starts[line + 1] - 1 if line + 1 < len(starts) else len(text)
     return max(0, end - starts[line])
@@ -152,7 +178,13 @@ class CodeDataset(Dataset):
             centre = rng.randrange(len(text))
             lo = max(0, centre - 3000)
             text = text[lo:lo + 6000]
-        a, b = cut_middle(text, rng)
+        if cfg.line_fraction and rng.random() < cfg.line_fraction:
+            span = cut_lines(text, rng, keep_indent=rng.random() < cfg.keep_indent_fraction)
+            if span is None:
+                return None
+            a, b = span
+        else:
+            a, b = cut_middle(text, rng)
         middle = text[a:b]
         n_mid = len(self.tokenizer.encode(middle))
         if n_mid > cfg.max_canvas or n_mid == 0:
