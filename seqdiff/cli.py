@@ -32,13 +32,14 @@ def _cmd_domains(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from seqdiff.train import load_config, train
+    from seqdiff.train import load_config, prepare, train
 
     try:
         config = load_config(args.config, args.set)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+        prepared = prepare(config)  # model shape, tokenizer and data checked before training starts
+    except (ValueError, TypeError, FileNotFoundError, LookupError) as err:
         raise UsageError(str(err)) from None
-    folder = train(config, resume=args.resume)
+    folder = train(config, resume=args.resume, prepared=prepared)
     print(f"exported model folder: {folder}")
     return 0
 

@@ -84,6 +84,11 @@ def _convert(kind: Any, value: Any, name: str, metadata: Mapping[str, Any]) -> A
         raise ConfigError(name, value, f"must be one of {', '.join(repr(a) for a in args)}")
     if origin is tuple:
         return _convert_tuple(args, value, name, metadata)
+    if origin is dict or kind is dict:  # a free-form section (e.g. a domain's data options): keys are strings
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(name, value, "must be a mapping with string keys")
+        item = args[1] if len(args) == 2 else Any
+        return {k: _convert(item, v, f"{name}.{k}", {}) for k, v in value.items()}
     if dataclasses.is_dataclass(kind):
         if isinstance(value, kind):
             validate(value, name + ".")
@@ -154,6 +159,8 @@ def _describe(kind: Any) -> str:
         return "a tuple"
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
+    if origin is dict:
+        return "a mapping"
     if kind is type(None):
         return "null"
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}

@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheck
 from lightning.pytorch.loggers import CSVLogger
 
 from seqdiff.checkpoint import Pretrained, from_pretrained, save_pretrained
+from seqdiff.config import from_dict
 from seqdiff.data import LoaderConfig, SequenceDataModule
 from seqdiff.lit import DiffusionModule, OptimConfig
 from seqdiff.model import DenoiserConfig
@@ -27,10 +28,10 @@ from seqdiff.plugins import load_domain
 class ModelShape:
     """The model section; vocabulary and special ids come from the domain's tokenizer."""
 
-    d_model: int = 256
-    n_layers: int = 6
-    n_heads: int = 8
-    ffn_dim: int | None = None
+    d_model: int = field(default=256, metadata={"min": 1, "max": 65536})
+    n_layers: int = field(default=6, metadata={"min": 1, "max": 1024})
+    n_heads: int = field(default=8, metadata={"min": 1, "max": 1024})
+    ffn_dim: int | None = field(default=None, metadata={"min": 1, "max": 1 << 20})
     token_dropout: bool = True
     init_from: str | None = None  # a model folder whose weights start training (same shape and tokenizer)
 
@@ -40,27 +41,27 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    max_steps: int = 1000
-    batch_size: int = 32
+    max_steps: int = field(default=1000, metadata={"min": 1, "max": 10**9})
+    batch_size: int = field(default=32, metadata={"min": 1, "max": 1 << 20})
     accelerator: str = "auto"
     devices: int | str = "auto"
-    num_nodes: int = 1
+    num_nodes: int = field(default=1, metadata={"min": 1, "max": 4096})
     strategy: str = "auto"  # ddp, fsdp, ... (Lightning strategies)
     precision: str | None = None  # default: bf16-mixed on GPU, 32-true on CPU
-    val_every: int = 500  # steps between validations
-    val_batches: int = 20
-    log_every: int = 50
-    num_workers: int = 0
+    val_every: int = field(default=500, metadata={"min": 1})  # steps between validations
+    val_batches: int = field(default=20, metadata={"min": 0})
+    log_every: int = field(default=50, metadata={"min": 1})
+    num_workers: int = field(default=0, metadata={"min": 0, "max": 256})
     seed: int = 0
     out_dir: str = "runs/default"  # Lightning checkpoints and logs
-    max_time_minutes: float | None = None  # stop early (then export) after this long
+    max_time_minutes: float | None = field(default=None, metadata={"min": 0.01})  # stop early, then export
     progress: bool = True
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     dir: str | None = None  # where to write the model folder; default <out_dir>/model
-    dtype: str = "float32"  # float32 | bfloat16 | float16 (smaller files)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # bfloat16/float16: smaller files
 
 
 @dataclass(frozen=True)
@@ -73,29 +74,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
-    ema_decay: float | None = None  # keep an EMA of the weights; the EMA is what gets exported
-
-
-def _build(cls, data: Any, where: str):
-    if not dataclasses.is_dataclass(cls):
-        return data
-    if not isinstance(data, dict):
-        raise ValueError(f"config section {where or 'root'} must be a mapping, got {data!r}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ValueError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
-                         f"known in this section: {', '.join(sorted(known))}")
-    kwargs = {}
-    for name, value in data.items():
-        f = known[name]
-        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None
-        if sub is not None and dataclasses.is_dataclass(sub):
-            value = _build(sub, value, f"{where}{name}.")
-        elif name == "betas":
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
+    ema_decay: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})  # EMA weights get exported
 
 
 def parse_overrides(overrides: list[str]) -> dict:
@@ -109,8 +88,17 @@ def parse_overrides(overrides: list[str]) -> dict:
         keys = path.split(".")
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = yaml.safe_load(raw)
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r}: {key!r} is given a value and sub-keys at once")
+        try:
+            node[keys[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML ({_first_line(err)})") from None
     return tree
+
+
+def _first_line(err: Exception) -> str:
+    return " ".join(str(err).split())[:200]
 
 
 def merge(base: dict, extra: dict) -> dict:
@@ -120,33 +108,77 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file as a mapping; every way it can be wrong is a ValueError naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--config {str(path)!r} is a folder; give a YAML file such as configs/protein-small.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file {str(path)!r} not found") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"config file {str(path)!r} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"config file {str(path)!r} is not valid YAML: {_first_line(err)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {str(path)!r} holds a {type(data).__name__}, not a mapping of sections "
+                         f"(domain:, data:, model:, trainer:, ...)")
+    return data
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    data: dict = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config file {str(path)!r} not found") from None
-    data = merge(data, parse_overrides(list(overrides)))
+    """The training config from a YAML file and ``--set`` overrides, types and bounds checked, and its
+    domain installed: every mistake is a ValueError naming the field, before anything is built."""
+    from seqdiff.plugins import domain_entry_points
+
+    data = merge(read_yaml(path) if path is not None else {}, parse_overrides(list(overrides)))
     if "domain" not in data:
         raise ValueError("the config names no domain: add `domain: protein` (or another installed domain)")
-    return _build(TrainConfig, data, "")
+    config = from_dict(TrainConfig, data)
+    installed = domain_entry_points()
+    if config.domain not in installed:
+        raise ValueError(f"domain={config.domain!r} is not installed; installed domains: "
+                         f"{', '.join(sorted(installed)) or 'none'} (pip install -e domains/protein)")
+    return config
 
 
-def train(config: TrainConfig, resume: bool = False) -> Path:
-    """Fit, then export the model folder. Returns the folder's path."""
+@dataclass
+class Prepared:
+    """What ``train`` fits, built from the config before any training or file is written, so that a bad
+    model shape, tokenizer option or data path is an error up front (the CLI exits 2 on it)."""
+
+    tokenizer: Any
+    module: DiffusionModule
+    train_set: Any
+    val_set: Any
+
+
+def prepare(config: TrainConfig) -> Prepared:
     tc = config.trainer
     L.seed_everything(tc.seed, workers=True, verbose=False)
     domain = load_domain(config.domain)
     tokenizer = domain.build_tokenizer(config.tokenizer)
-    model_config = DenoiserConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
-                                  mask_id=tokenizer.mask_id, **config.model.denoiser_fields())
+    try:
+        model_config = DenoiserConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
+                                      mask_id=tokenizer.mask_id, **config.model.denoiser_fields())
+    except ValueError as err:
+        raise ValueError(f"model section: {err}") from None
     module = DiffusionModule(model=model_config.to_dict(), noise=dataclasses.asdict(config.noise),
                              optim=dataclasses.asdict(config.optim), max_steps=tc.max_steps, seed=tc.seed)
     if config.model.init_from:  # a resumed run's checkpoint then replaces these weights
         init_weights(module.model, config.model.init_from, tokenizer)
-    train_set = domain.dataset(tokenizer, config.data, "train")
-    val_set = domain.dataset(tokenizer, config.data, "validation")
+    return Prepared(tokenizer, module, domain.dataset(tokenizer, config.data, "train"),
+                    domain.dataset(tokenizer, config.data, "validation"))
+
+
+def train(config: TrainConfig, resume: bool = False, prepared: Prepared | None = None) -> Path:
+    """Fit, then export the model folder. Returns the folder's path."""
+    tc = config.trainer
+    prepared = prepared or prepare(config)
+    tokenizer, module, train_set, val_set = prepared.tokenizer, prepared.module, prepared.train_set, prepared.val_set
     data = SequenceDataModule(train_set, val_set, tokenizer.pad_id,
                               LoaderConfig(batch_size=tc.batch_size, num_workers=tc.num_workers, seed=tc.seed))
     on_gpu = torch.cuda.is_available() and tc.accelerator in ("auto", "gpu", "cuda")

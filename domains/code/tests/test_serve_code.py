@@ -70,23 +70,12 @@ def test_code_backend_check_syntax(backend):
     assert backend.check_syntax("def f():\n    return ", "(", "\n") is False
 
 
-def test_time_budget_reaches_an_infiller_that_takes_it(monkeypatch, backend):
-    """llama.cpp's t_max_predict_ms flows to the infiller's request once that request has a time budget."""
-    import dataclasses
+def test_time_budget_and_indent_reach_the_infiller(backend):
+    """llama.cpp's t_max_predict_ms and n_indent flow to the infiller's request; a budget that ran out
+    answers truncated."""
     import types
 
-    import seqdiff_code.infill as infill_module
     from seqdiff_code.serve.backend import CodeInfillerBackend
-
-    @dataclasses.dataclass(frozen=True)
-    class BudgetedRequest:  # what the adapter passes, plus the budget
-        prefix: str
-        suffix: str
-        max_tokens: int
-        candidates: int
-        seed: int
-        temperature: float
-        time_budget_s: float | None = None
 
     class Recorder:
         tokenizer = backend.tokenizer
@@ -96,13 +85,13 @@ def test_time_budget_reaches_an_infiller_that_takes_it(monkeypatch, backend):
 
         def infill_many(self, requests, should_stop=None):
             self.requests += requests
-            return [types.SimpleNamespace(text="1", valid=True, nfe=1, wall_s=0.0) for _ in requests]
+            return [types.SimpleNamespace(text="1", valid=True, nfe=1, wall_s=0.0, truncated=True)
+                    for _ in requests]
 
-    monkeypatch.setattr(infill_module, "InfillRequest", BudgetedRequest)
     recorder = Recorder()
-    adapter = CodeInfillerBackend(infiller=recorder)
-    with ThreadedServer(create_app(adapter)) as url:
-        r = httpx.post(url + "/infill", json={"input_prefix": "x = ", "input_suffix": "\n", "n_predict": 4,
-                                              "t_max_predict_ms": 250}, timeout=30)
+    with ThreadedServer(create_app(CodeInfillerBackend(infiller=recorder))) as url:
+        r = httpx.post(url + "/infill", json={"input_prefix": "def f():\n", "input_suffix": "\n", "n_predict": 4,
+                                              "t_max_predict_ms": 250, "n_indent": 4}, timeout=30)
     assert r.status_code == 200, r.text
-    assert [q.time_budget_s for q in recorder.requests] == [0.25]
+    assert [(q.time_budget_s, q.n_indent) for q in recorder.requests] == [(0.25, 4)]
+    assert r.json()["truncated"] is True
