@@ -12,7 +12,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from seqdiff.checkpoint import Pretrained, from_pretrained, save_pretrained
@@ -187,7 +187,7 @@ def train(config: TrainConfig, resume: bool = False, prepared: Prepared | None =
     checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, every_n_train_steps=tc.val_every,
                                  save_top_k=0 if val_set is None else 1, monitor=None if val_set is None else "val/nll")
     throughput = Throughput()
-    callbacks: list = [checkpoint, throughput]
+    callbacks: list = [checkpoint, throughput] + ([StepProgressBar(tc.max_time_minutes)] if tc.progress else [])
     if config.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=config.ema_decay))
     trainer = L.Trainer(max_steps=tc.max_steps, accelerator=tc.accelerator, devices=tc.devices,
@@ -245,6 +245,38 @@ def init_weights(model, folder: str, tokenizer) -> None:
         raise ValueError(f"model.init_from={folder!r} was trained with another tokenizer than this config "
                          f"builds; use that folder's tokenizer (tokenizer.file) or drop init_from")
     model.load_state_dict(source.model.state_dict())
+
+
+class StepProgressBar(TQDMProgressBar):
+    """One bar over the whole run in optimizer steps of ``max_steps`` (training is step-bounded: Lightning's
+    per-epoch bar reads ``Epoch 0/-2``), with the time left when ``max_time_minutes`` ends the run first."""
+
+    def __init__(self, max_time_minutes: float | None = None):
+        super().__init__()
+        self.max_time_s = max_time_minutes * 60 if max_time_minutes else None
+        self.started = time.time()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        self.started = time.time()
+        self.train_progress_bar.reset(total=trainer.max_steps)
+        self.train_progress_bar.n = self.train_progress_bar.initial = trainer.global_step  # resumed runs
+        self.train_progress_bar.set_description("step")
+
+    def on_train_epoch_start(self, trainer, *_) -> None:  # keep the one bar across epochs
+        pass
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        bar = self.train_progress_bar
+        bar.n = trainer.global_step
+        metrics = self.get_metrics(trainer, pl_module)
+        if self.max_time_s is not None:
+            metrics["time_left"] = f"{max(0.0, self.max_time_s - (time.time() - self.started)) / 60:.1f}min"
+        bar.set_postfix(metrics, refresh=False)
+        bar.refresh()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        pass
 
 
 class Throughput(Callback):

@@ -109,3 +109,11 @@ def test_ddp_two_processes_train_and_predict(tmp_path):
     assert result["train_steps"] == 4
     assert result["world_size"] == 2
     assert result["distributed"] == result["single"]
+
+
+def test_progress_bar_counts_steps_of_max_steps(tmp_path, capsys):
+    """A step-bounded run shows its steps (``6/6``), not Lightning's ``Epoch 0/-2``; time left when bounded."""
+    train(toy_config(tmp_path, max_steps=6, val_every=6, progress=True, max_time_minutes=5))
+    out = capsys.readouterr().out.replace("\r", "\n")
+    assert "step: 100%" in out and "6/6" in out and "time_left=" in out
+    assert "Epoch 0/-" not in out
