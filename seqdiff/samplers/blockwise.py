@@ -10,8 +10,10 @@ with ``n`` editable positions has ``ceil(n / block_length)`` blocks and ``inner.
 num_blocks`` steps per block, and its block j must be finished by step (j + 1) * steps_per_block. So a
 row's plan depends only on the row, which keeps batched decoding batch-invariant.
 
-``window(x, editable, mask_id)`` is the union span of the rows' current blocks; the loop uses it for the
-KV caches (prefix: recompute [start, L); dual: recompute [start, end)).
+The inner sampler runs on each row's current block gathered into a [B, block_length] canvas, so its cost
+does not grow with the canvas and a row's noise depends on its own block only. ``window(x, editable,
+mask_id)`` is the union span of the rows' current blocks; the loop uses it for the KV caches (prefix:
+recompute [start, L); dual: recompute [start, end)).
 """
 
 from __future__ import annotations
@@ -95,6 +97,17 @@ class BlockwiseSampler:
         deadline = (blk.current + 1) * per_block  # block j must be done by global step (j + 1) * k
         left = (deadline - ctx.step).clamp(1, None)
         left = torch.minimum(left, per_block)
-        inner_ctx = replace(ctx, editable=ctx.editable & blk.in_current, row_step=per_block - left,
-                            row_num_steps=per_block)
-        return self.inner.step(logits, x, inner_ctx)
+        # The inner sampler sees each row's current block only, gathered into [B, block_length]: its work does
+        # not grow with the canvas, and a row's noise is drawn for its own block, never the batch's span.
+        pos = blk.start[:, None] + torch.arange(self.block_length, device=x.device)
+        inside = pos < x.shape[1]
+        pos = pos.clamp_max(x.shape[1] - 1)
+        editable = (ctx.editable & blk.in_current).gather(1, pos) & inside
+        x_block = x.gather(1, pos)
+        logits_block = logits.gather(1, pos.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+        inner_ctx = replace(ctx, editable=editable, row_step=per_block - left, row_num_steps=per_block)
+        new_block = self.inner.step(logits_block, x_block, inner_ctx)
+        out = x.clone()
+        rows, cols = editable.nonzero(as_tuple=True)
+        out[rows, pos[rows, cols]] = new_block[rows, cols]
+        return out

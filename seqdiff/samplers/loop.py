@@ -161,6 +161,8 @@ class Denoise:
                               generator=generator, serial=state.steps)
             if kv is not None:
                 new_window = self.sampler.window(x, editable, mask_id)
+                if window is not None and window[0] <= new_window[0] and new_window[1] <= window[1]:
+                    new_window = window  # rows finished inside the cached window: keep it, no refresh
                 if new_window != window:
                     logits = None  # a new block: the cache is refreshed and the logits cover a new span
             if logits is None:
@@ -171,12 +173,13 @@ class Denoise:
                                                                 rows)
                     window = new_window
                 state.nfe += 1
-            full = logits
+            full, span = logits, (0, x.shape[1])
             if kv is not None:  # the model returned the window only: place it in a full-length tensor
-                full = logits.new_zeros(x.shape + logits.shape[-1:])
+                full, span = logits.new_zeros(x.shape + logits.shape[-1:]), window
                 full[:, window[0]:window[1]] = logits
             hooked = full if self.logits_hook is None else self.logits_hook(i, x, full)
-            hooked = state.apply_bans(hooked.float())
+            # a windowed sampler reads its window only; ``full`` is this step's own tensor, free to fill in place
+            hooked = state.apply_bans(hooked.float(), span, in_place=kv is not None and hooked is full)
             x_new = self.sampler.step(hooked, x, ctx)
             changed = x_new != x
             committed = int(changed.sum())
@@ -235,11 +238,19 @@ class _LoopState:
         rows, cols = where.nonzero(as_tuple=True)
         self.position_bans.append(torch.stack([rows, cols, x[rows, cols]], dim=1))
 
-    def apply_bans(self, logits: Tensor) -> Tensor:
-        logits = logits.index_fill(-1, self.banned, float("-inf"))
+    def apply_bans(self, logits: Tensor, span: tuple[int, int], in_place: bool = False) -> Tensor:
+        """Bans on positions [start, end) (the whole canvas, or a windowed sampler's window). Out of place
+        unless ``in_place``: the loop may reuse the model's logits at the next step."""
+        start, end = span
+        if (start, end) == (0, logits.shape[1]):
+            logits = logits.index_fill(-1, self.banned, float("-inf"))
+        else:
+            logits = logits if in_place else logits.clone()
+            logits[:, start:end] = logits[:, start:end].index_fill(-1, self.banned, float("-inf"))
         if self.position_bans:
             r, c, t = torch.cat(self.position_bans).unbind(1)
-            logits[r, c, t] = float("-inf")
+            inside = (c >= start) & (c < end)
+            logits[r[inside], c[inside], t[inside]] = float("-inf")
         return logits
 
 
