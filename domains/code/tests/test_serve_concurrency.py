@@ -29,6 +29,15 @@ def _wait_for(predicate, timeout=10.0):
     return True
 
 
+async def _until_queued(client: httpx.AsyncClient, n: int, timeout: float = 10.0) -> None:
+    """Poll ``/stats`` until ``n`` requests wait in the queue; fail (never hang) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (await client.get("/stats")).json().get("queued", 0) < n:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{n} requests never queued within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
 async def _burst(url: str, n: int, payload: dict = PAYLOAD, path: str = "/infill") -> list[httpx.Response]:
     async with httpx.AsyncClient(base_url=url, timeout=30) as c:
         return await asyncio.gather(*[c.post(path, json=payload) for _ in range(n)])
@@ -56,10 +65,7 @@ def test_concurrent_requests_share_backend_calls():
                 first = asyncio.create_task(c.post("/infill", json=PAYLOAD))
                 await asyncio.to_thread(backend.entered.wait, 10)
                 rest = [asyncio.create_task(c.post("/infill", json=PAYLOAD)) for _ in range(8)]
-                stats = {}
-                while stats.get("queued", 0) < 8:  # all eight queued behind the running batch
-                    stats = (await c.get("/stats")).json()
-                    await asyncio.sleep(0.01)
+                await _until_queued(c, 8)  # all eight queued behind the running batch
                 backend.gate.set()
                 return await asyncio.gather(first, *rest)
 
@@ -86,8 +92,7 @@ def test_n_counts_as_rows_in_a_batch():
                 first = asyncio.create_task(c.post("/infill", json=PAYLOAD))
                 await asyncio.to_thread(backend.entered.wait, 10)
                 rest = [asyncio.create_task(c.post("/infill", json={**PAYLOAD, "n_cmpl": 3})) for _ in range(3)]
-                while (await c.get("/stats")).json()["queued"] < 3:
-                    await asyncio.sleep(0.01)
+                await _until_queued(c, 3)
                 backend.gate.set()
                 return await asyncio.gather(first, *rest)
 
@@ -104,8 +109,7 @@ def test_queue_full_is_503_in_each_envelope():
                 first = asyncio.create_task(c.post("/infill", json=PAYLOAD))
                 await asyncio.to_thread(backend.entered.wait, 10)
                 queued = [asyncio.create_task(c.post("/infill", json=PAYLOAD)) for _ in range(2)]
-                while (await c.get("/stats")).json()["queued"] < 2:
-                    await asyncio.sleep(0.01)
+                await _until_queued(c, 2)
                 busy = await c.post("/infill", json=PAYLOAD)
                 busy_oai = await c.post("/v1/completions", json={"prompt": "x", "max_tokens": 4})
                 backend.gate.set()
