@@ -128,9 +128,11 @@ class InfillDecoding:
     first_canvas: int = 16
     length_bonus: float = 0.01
     seconds_per_candidate: float = 0.25  # under a time budget: at most budget / this candidates
-    # A fast first try: this many candidates first; the rest only when none of them is valid and ends
-    # (most single lines are settled by the first canvas, at a quarter of the cost of four)
-    first_candidates: int = 1
+    # A fast first try: this many candidates first, the rest only when none of them is valid and ends.
+    # Measured on 40 held-out single lines, 4 candidates, 1 s budget, 1 thread, quiet machine: first 1 /
+    # 2 / 4 gave CPython-valid 0.875 / 0.90 / 0.95 and p50 309 / 212 / 394 ms (2: the latency of one
+    # candidate on most lines, the validity of four within noise)
+    first_candidates: int = 2
     budget_grace: float = 1.0  # while no candidate is valid, the budget may stretch by this fraction
 
     def __post_init__(self) -> None:
