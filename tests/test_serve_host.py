@@ -174,3 +174,34 @@ def test_lone_surrogate_is_400_not_500():
         r = client.post("/e", content=b'{"input_prefix": "s = \'\\ud800\'\\n"}')
         assert r.status_code == 400 and "surrogate" in r.json()["error"]["message"]
         assert client.post("/e", content='{"a": "\\ud83d\\ude00"}'.encode()).json() == {"a": "\U0001f600"}
+
+
+def test_a_client_gone_mid_body_is_one_quiet_line(caplog):
+    """A client that disconnects before its body arrives is logged once at INFO, with no traceback."""
+    async def echo(request):
+        return json_response(200, await read_json(request))
+
+    app = create_app([ServeContribution(name="echo", description="echoes JSON", load=lambda options: None,
+                                        routes=(Route("/echo", echo, methods=["POST"]),))])
+    sent = []
+
+    async def scenario():
+        messages = iter([{"type": "http.request", "body": b'{"a": ', "more_body": True},
+                         {"type": "http.disconnect"}])
+
+        async def receive():
+            return next(messages)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/echo", "raw_path": b"/echo", "query_string": b"",
+                 "headers": [(b"content-type", b"application/json")], "http_version": "1.1", "scheme": "http",
+                 "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1), "root_path": "", "app": app}
+        await app(scope, receive, send)
+
+    with caplog.at_level("INFO", logger="seqdiff.serve"):
+        asyncio.run(scenario())
+    gone = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].levelname == "INFO" and gone[0].exc_info is None
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

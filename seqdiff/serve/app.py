@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -193,6 +193,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, HttpError(detail, status=status))
 
 
+async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    """A client that went away mid-body: one quiet line, no traceback (nobody reads the answer)."""
+    log.info("client disconnected before its request body arrived: %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error")
     return error_response(request, HttpError(f"internal error: {type(exc).__name__}", status=500))
@@ -253,6 +259,6 @@ def create_app(contributions: Sequence[ServeContribution], config: HostConfig | 
     routes += [route for c in contributions for route in c.routes]
     app = Starlette(routes=routes, lifespan=_lifespan, middleware=[Middleware(ApiKeyGate, state=state)],
                     exception_handlers={HTTPException: _http_error, HttpError: _http_error,
-                                        Exception: _server_error})
+                                        ClientDisconnect: _client_gone, Exception: _server_error})
     app.state.seqdiff = state
     return app

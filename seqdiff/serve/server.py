@@ -3,6 +3,8 @@ free loopback port (tests, ``scripts/load_test.py``)."""
 
 from __future__ import annotations
 
+import logging
+
 import ipaddress
 import socket
 import threading
@@ -30,6 +32,9 @@ def run(app, host: str, port: int, log_level: str = "info") -> str | None:
     # editors keep connections open between keystrokes: a longer keep-alive than uvicorn's 5 s default
     server = uvicorn.Server(uvicorn.Config(app, host=bind_address(host), port=port, log_level=log_level,
                                            timeout_graceful_shutdown=5, timeout_keep_alive=30))
+    ours = logging.getLogger("seqdiff.serve")  # our lines (models ready, client gone) where uvicorn's go
+    ours.handlers, ours.propagate = list(logging.getLogger("uvicorn").handlers), False
+    ours.setLevel(log_level.upper())
     failures: list[str] = []
 
     def stop(message: str) -> None:
