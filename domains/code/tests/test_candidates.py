@@ -1,8 +1,6 @@
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 
-from seqdiff_code.candidates import Candidate, EosAfterEos, best_of, cut_n_indent, line_cuts, rank_score, score_canvas
+from seqdiff_code.candidates import Candidate, EosAfterEos, best_of, line_cuts, rank_score, score_canvas
 
 EOS, MASK = 2, 0
 
@@ -49,10 +47,3 @@ def test_best_of_prefers_valid_ended_then_never_empty():
     assert best_of([empty, bad, cut], constrained=True) is cut
     assert best_of([empty, bad], constrained=True) is bad
     assert best_of([empty, bad, cut, good], constrained=False) is empty
-
-
-@given(st.text(alphabet=" \tx\n", max_size=40), st.integers(0, 6))
-def test_n_indent_cut_matches_the_servers(text, n_indent):
-    from seqdiff_code.serve.common import apply_n_indent
-
-    assert cut_n_indent(text, n_indent) == apply_n_indent(text, n_indent)[0]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from seqdiff.serve.errors import HttpError
+from seqdiff_code.candidates import cut_n_indent
 from seqdiff_code.serve.backend import ExtraChunk
 
 
@@ -103,19 +104,10 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, str | None]:
 
 
 def apply_n_indent(text: str, n_indent: int) -> tuple[str, bool]:
-    """llama.cpp's ``n_indent``: the first line after a newline whose indentation (spaces/tabs) is below
-    ``n_indent`` and which has any character after it is cut, its indentation kept. Returns (text, cut)."""
-    if n_indent <= 0:
-        return text, False
-    nl = text.find("\n")
-    while nl >= 0:
-        pos = nl + 1
-        while pos < len(text) and text[pos] in " \t":
-            pos += 1
-        if pos < len(text) and pos - (nl + 1) < n_indent:
-            return text[:pos], True
-        nl = text.find("\n", nl + 1)
-    return text, False
+    """llama.cpp's ``n_indent`` cut (``candidates.cut_n_indent``, which the infiller applies too), and
+    whether it cut anything."""
+    cut = cut_n_indent(text, n_indent)
+    return cut, cut != text
 
 
 def postprocess(text: str, stop: tuple[str, ...], n_indent: int) -> tuple[str, str | None, str]:
