@@ -305,7 +305,8 @@ def select(configs: list[BenchConfig], only: str | None) -> list[BenchConfig]:
 
 
 def main_bench(model: str, length: int, batch_size: int, json_path: str | None, designs: int | None = None,
-               seed: int = 0, kind: str = "full", device: str = "cpu", only: str | None = None) -> list[dict]:
+               seed: int = 0, kind: str = "full", device: str = "cpu", only: str | None = None,
+               plot_path: str | None = None) -> list[dict]:
     pretrained, domain = resolve_model(model, device)
     spec = spec_of(domain, pretrained.tokenizer)
     configs = select(grid(spec, length, kind), only)
@@ -318,4 +319,9 @@ def main_bench(model: str, length: int, batch_size: int, json_path: str | None, 
     print(table(rows, spec.columns()))
     if json_path:
         write_json(rows, json_path)
+    if plot_path:
+        from seqdiff.bench_plot import plot
+
+        name = pretrained.path.name if pretrained.path else model
+        print(f"plot: {plot(rows, spec.columns(), plot_path, title=f'{name}: length {length}, batch {batch_size}')}")
     return rows

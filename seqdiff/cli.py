@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from seqdiff import __version__
@@ -67,9 +68,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.plot is not None:
+        if Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise UsageError(f"--plot {args.plot!r}: give a .png, .svg or .pdf file name, e.g. --plot bench.png")
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError("--plot needs matplotlib (pip install matplotlib)")
     try:
         main_bench(args.model, args.length, args.batch_size, args.json, designs=args.designs, seed=args.seed,
-                   kind=args.grid, device=args.device, only=args.only)
+                   kind=args.grid, device=args.device, only=args.only, plot_path=args.plot)
     except (LookupError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     return 0
@@ -144,6 +152,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--designs", type=int, default=None, help="canvases in all (default: the batch size)")
     p.add_argument("--seed", type=int, default=0, help="design i is seeded with seed + i (default 0)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the rows as a JSON list")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="draw tokens/s (log) against each quality column, one point per configuration")
     p.add_argument("--grid", default="full", help="full (default) or quick (a few configurations)")
     p.add_argument("--only", default=None, metavar="NAMES",
                    help="comma-separated regular expressions: keep the grid's configurations whose name one "

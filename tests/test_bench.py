@@ -146,3 +146,19 @@ def test_only_keeps_naive_and_matching_configs():
     assert len(chosen) > 2 and select(configs, None) == configs
     with pytest.raises(ValueError, match="matches no configuration"):
         select(configs, "nothing")
+
+
+def test_plot_draws_each_quality_column(tmp_path):
+    pytest.importorskip("matplotlib")
+    from seqdiff.bench_plot import plot, quality_columns
+
+    rows = [{"config": "naive-random", "nfe": 8, "tokens_per_s": 10.0, "pppl": 12.0, "note": "x"},
+            {"config": "ancestral-2", "nfe": 2, "tokens_per_s": 40.0, "pppl": 13.0},
+            {"config": "reference", "nfe": None, "tokens_per_s": None, "pppl": 11.5}]
+    columns = ("config", "nfe", "wall_s", "tokens_per_s", "speedup_vs_naive", "pppl", "note")
+    assert quality_columns(rows, columns) == ["pppl"]
+    out = plot(rows, columns, tmp_path / "figs" / "bench.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bench.png"]  # no temporary file left
+    with pytest.raises(ValueError, match="no quality column"):
+        plot(rows, ("config", "nfe", "tokens_per_s"), tmp_path / "none.png")
