@@ -4,12 +4,12 @@ naive baseline drawn apart, the natural/reference row as a dashed line. Needs ma
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Sequence
 
 from seqdiff.bench import BASE_COLUMNS
+from seqdiff.io import atomic_write_bytes
 
 
 def quality_columns(rows: list[dict], columns: Sequence[str]) -> list[str]:
@@ -49,14 +49,10 @@ def plot(rows: list[dict], columns: Sequence[str], path: str | Path, title: str 
         ax.grid(True, alpha=0.3)
     fig.suptitle(title or "speed against quality (red square: naive baseline)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=120)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
