@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from serve_process import start_serve, stop_serve  # noqa: E402  (scripts/, beside this file)
 RESPONSE_FIELDS = ["content", "timings/prompt_n", "timings/prompt_ms", "timings/prompt_per_token_ms",
                    "timings/prompt_per_second", "timings/predicted_n", "timings/predicted_ms",
                    "timings/predicted_per_token_ms", "timings/predicted_per_second", "truncated", "tokens_cached"]
@@ -97,26 +95,9 @@ def post(url: str, body: dict, timeout: float = 60.0) -> dict:
         return json.loads(resp.read())
 
 
-def start_server(args, threads: int) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads),
-           "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "domains/protein", "domains/code"))}
-    cmd = [sys.executable, "-m", "seqdiff.cli", "serve", "--port", str(args.port), "--threads", str(threads),
-           "--candidates", str(args.candidates)] + (["--model", args.model] if args.model else [])
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("the server did not answer /health within 120 s")
-
-
 def run_infill(tasks, args, threads: int) -> list[dict]:
-    proc = start_server(args, threads)
+    options = ["--domain", "code", "--candidates", str(args.candidates)] + (["--model", args.model] if args.model else [])
+    proc = start_serve(options, args.port, threads=threads)
     url = f"http://127.0.0.1:{args.port}/infill"
     try:
         post(url, llama_vim_body(tasks[0], t_max_predict_ms=args.budget_ms))  # warm-up
@@ -131,8 +112,7 @@ def run_infill(tasks, args, threads: int) -> list[dict]:
                          "truncated": out.get("truncated", False), "latency_s": time.perf_counter() - start})
         return rows
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_serve(proc)
 
 
 def main(argv=None) -> int:

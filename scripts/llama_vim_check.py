@@ -22,10 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from serve_process import start_serve, stop_serve  # noqa: E402  (scripts/, beside this file)
 PORT = 8012  # llama.vim's default endpoint_fim
 TYPED = "def circle_area(radius):"
 
@@ -40,22 +39,6 @@ def missing(plugin: Path) -> str | None:
         if s.connect_ex(("127.0.0.1", PORT)) == 0:
             return f"port {PORT} is already in use: stop that server first"
     return None
-
-
-def start_server(backend: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "domains/protein", "domains/code"))}
-    proc = subprocess.Popen([sys.executable, "-m", "seqdiff.cli", "serve", "--port", str(PORT), "--backend", backend],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("seqdiff serve did not become healthy within 120 s")
 
 
 def tmux(*args: str) -> str:
@@ -74,7 +57,7 @@ def wait_for(session: str, ready, timeout: float) -> str | None:
 
 
 def check(plugin: Path, backend: str, timeout: float) -> int:
-    server = start_server(backend)
+    server = start_serve(["--domain", "code", "--backend", backend], PORT)
     session = f"llamavim{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="llama-vim-"))
     path = work / "circle.py"
@@ -111,8 +94,7 @@ def check(plugin: Path, backend: str, timeout: float) -> int:
         return 0 if buffer.startswith(TYPED) and buffer[len(TYPED):].strip() else 1
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-        server.terminate()
-        server.wait(timeout=30)
+        stop_serve(server)
         shutil.rmtree(work, ignore_errors=True)
 
 

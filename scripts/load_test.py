@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from serve_process import server_log, start_serve, stop_serve  # noqa: E402  (scripts/, beside this file)
 
 
 def free_port() -> int:
@@ -57,49 +56,14 @@ def random_code_model(directory: str, d_model: int, n_layers: int) -> str:
 
 def start_server(args, max_batch: int, model: str | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "seqdiff", "serve", "--domain", "code", "--host", "127.0.0.1", "--port", str(port),
-           "--backend", args.backend, "--max-batch", str(max_batch), "--max-queue", str(4 * args.clients),
-           "--log-level", "warning"]
+    options = ["--domain", "code", "--backend", args.backend, "--max-batch", str(max_batch),
+               "--max-queue", str(4 * args.clients), "--log-level", "warning"]
     if args.backend == "fake":
-        cmd += ["--fake-steps", str(args.fake_steps), "--fake-step-ms", str(args.fake_step_ms),
-                "--fake-row-ms", str(args.fake_row_ms)]
+        options += ["--fake-steps", str(args.fake_steps), "--fake-step-ms", str(args.fake_step_ms),
+                    "--fake-row-ms", str(args.fake_row_ms)]
     else:
-        cmd += ["--candidates", str(args.candidates), "--device", args.device]
-        if model:
-            cmd += ["--model", model]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    log = tempfile.NamedTemporaryFile("w+", prefix="seqdiff-serve-", suffix=".log", delete=False)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
-    proc.log_path = log.name  # type: ignore[attr-defined]
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:  # a model that fails to load stops the server (exit 2)
-            raise SystemExit(f"server exited with {proc.returncode}: {server_log(proc)[-2000:]}")
-        try:
-            r = httpx.get(url + "/health", timeout=2)
-            if r.status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    stop_server(proc)
-    raise SystemExit("server did not become ready in 300 s")
-
-
-def server_log(proc: subprocess.Popen) -> str:
-    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        options += ["--candidates", str(args.candidates), "--device", args.device] + (["--model", model] if model else [])
+    return start_serve(options, port, threads=args.threads), f"http://127.0.0.1:{port}"
 
 
 def payload(client: int, i: int, n_predict: int) -> dict:
@@ -199,7 +163,7 @@ def main() -> int:
             try:
                 res = asyncio.run(run_clients(url, args.clients, args.duration, args.n_predict, args.timeout))
             finally:
-                stop_server(proc)
+                stop_serve(proc)
                 log = server_log(proc)
                 os.unlink(proc.log_path)  # type: ignore[attr-defined]
             warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
