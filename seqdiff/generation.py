@@ -41,15 +41,12 @@ def prompt_ids(pretrained: Pretrained, prompt: str, chat: bool = False) -> list[
     """The prompt's token ids; with ``chat`` rendered through the folder's chat template first."""
     tokenizer = pretrained.tokenizer
     if not chat:
-        return list(tokenizer.encode(prompt))
+        return list(tokenizer.encode(prompt, add_special_tokens=True))  # the model's BOS, where it has one
     if pretrained.chat is None:
         raise ValueError(f"{pretrained.path or 'this model'} has no chat template (tokenizer_config.json "
                          f"chat_template): leave out chat=True / --chat")
     text = pretrained.chat.render([{"role": "user", "content": prompt}])
-    try:
-        return list(tokenizer.encode(text, add_special_tokens=False))  # the template already holds them
-    except TypeError:  # a tokenizer without special-token handling
-        return list(tokenizer.encode(text))
+    return list(tokenizer.encode(text))  # the template already holds the special tokens
 
 
 def make_sampler(max_new_tokens: int, steps: int | None, block_length: int, threshold: float | None,

@@ -26,7 +26,7 @@ class Tokenizer(Protocol):
     @property
     def special_ids(self) -> frozenset[int]: ...  # ids a sampler must never emit (eos excepted where allowed)
 
-    def encode(self, text: str) -> list[int]: ...
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]: ...  # True: BOS etc., if any
     def decode(self, ids: Sequence[int]) -> str: ...
     def save(self, directory: Path) -> None: ...
 
@@ -80,7 +80,8 @@ class CharTokenizer:
     def special_ids(self) -> frozenset[int]:
         return frozenset(self.tokens.index(t) for t in self.specials)
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        """One id per character; a character alphabet has no special tokens to add."""
         index = self._index
         unk = index.get(self.unk) if self.unk else None
         ids = []
@@ -171,7 +172,7 @@ class HFTokenizer:
     def special_ids(self) -> frozenset[int]:
         return self._special
 
-    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return self._tok.encode(text, add_special_tokens=add_special_tokens).ids
 
     def decode(self, ids: Sequence[int]) -> str:

@@ -162,8 +162,8 @@ def cut_context(tokenizer, prefix: str, suffix: str, budget: int) -> tuple[list[
     """Prefix (left-cut) and suffix (right-cut) token ids within ``budget`` tokens: half each, and what one
     side leaves unused goes to the other."""
     budget = max(0, budget)
-    pre = tokenizer.encode(prefix[-budget * 8:], add_special_tokens=False) if prefix else []
-    suf = tokenizer.encode(suffix[: budget * 8], add_special_tokens=False) if suffix else []
+    pre = tokenizer.encode(prefix[-budget * 8:]) if prefix else []
+    suf = tokenizer.encode(suffix[: budget * 8]) if suffix else []
     n_pre = min(len(pre), budget // 2)
     n_suf = min(len(suf), budget - n_pre)
     n_pre = min(len(pre), budget - n_suf)
