@@ -232,11 +232,12 @@ class _LoopState:
     steps: int = 0
     per_step: list[int] = field(default_factory=list)
     stopped: bool = False
-    position_bans: list[Tensor] = field(default_factory=list)  # [n, 3] (row, position, token) per repair
+    position_bans: Tensor | None = None  # [n, 3] (row, position, token), grown by each repair
 
     def ban(self, where: Tensor, x: Tensor) -> None:
         rows, cols = where.nonzero(as_tuple=True)
-        self.position_bans.append(torch.stack([rows, cols, x[rows, cols]], dim=1))
+        new = torch.stack([rows, cols, x[rows, cols]], dim=1)
+        self.position_bans = new if self.position_bans is None else torch.cat([self.position_bans, new])
 
     def apply_bans(self, logits: Tensor, span: tuple[int, int], in_place: bool = False) -> Tensor:
         """Bans on positions [start, end) (the whole canvas, or a windowed sampler's window). Out of place
@@ -247,8 +248,8 @@ class _LoopState:
         else:
             logits = logits if in_place else logits.clone()
             logits[:, start:end] = logits[:, start:end].index_fill(-1, self.banned, float("-inf"))
-        if self.position_bans:
-            r, c, t = torch.cat(self.position_bans).unbind(1)
+        if self.position_bans is not None:
+            r, c, t = self.position_bans.unbind(1)
             inside = (c >= start) & (c < end)
             logits[r[inside], c[inside], t[inside]] = float("-inf")
         return logits
