@@ -161,6 +161,17 @@ def test_stops_growing_once_a_candidate_ends(tokenizer):
     assert res.canvas_length == 4 and res.candidates == 1 and res.valid and res.text == "x\n"
 
 
+def test_first_try_decodes_few_candidates_and_widens_only_when_unsettled(tokenizer):
+    """Two candidates first; the other two (not the first two again) only when none is valid and ends."""
+    start = len(tokenizer.encode("y = "))
+    settles = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, at={start + 1: "\n"},
+                   decoding=InfillDecoding(first_canvas=4, first_candidates=2))
+    assert settles.infill("y = ", "z = 1\n", max_tokens=4, candidates=4).candidates == 2
+    never = hand(tokenizer, {"]": 5.0, "<eos>": 0.0}, decoding=InfillDecoding(first_canvas=4, first_candidates=2))
+    res = never.infill("x = (1 + 2", "\n", max_tokens=4, candidates=4, constrained=False)
+    assert res.candidates == 4  # 2 + the 2 not decoded yet, at the same (largest) canvas
+
+
 class StepClock:
     """Fake clock: reads the model's call count, so a budget of k seconds is k model calls."""
 
