@@ -174,25 +174,36 @@ def prepare(config: TrainConfig) -> Prepared:
                     domain.dataset(tokenizer, config.data, "validation"))
 
 
-def train(config: TrainConfig, resume: bool = False, prepared: Prepared | None = None) -> Path:
-    """Fit, then export the model folder. Returns the folder's path."""
-    tc = config.trainer
-    prepared = prepared or prepare(config)
-    tokenizer, module, train_set, val_set = prepared.tokenizer, prepared.module, prepared.train_set, prepared.val_set
-    data = SequenceDataModule(train_set, val_set, tokenizer.pad_id,
-                              LoaderConfig(batch_size=tc.batch_size, num_workers=tc.num_workers, seed=tc.seed))
+@dataclass(frozen=True)
+class Fitted:
+    """What a finished Lightning run reports, for the exported model card."""
+
+    trainer: L.Trainer
+    metrics: dict[str, float]
+    tokens_per_s: float
+    minutes: float
+    precision: str
+    hardware: str
+
+
+def fit(module: L.LightningModule, data: L.LightningDataModule, tc: TrainerConfig, *, resume: bool,
+        grad_clip: float | None, ema_decay: float | None = None, monitor: str | None = "val/nll") -> Fitted:
+    """Run Lightning the way every seqdiff trainer does (``train``, and any command that fine-tunes a model
+    folder): step-bounded, checkpoints in ``<out_dir>/checkpoints`` with ``last.ckpt`` for ``resume``, CSV
+    logs, bf16 on GPU, one step progress bar. ``monitor`` names the validation metric that picks the best
+    checkpoint (None: keep only the last)."""
     on_gpu = torch.cuda.is_available() and tc.accelerator in ("auto", "gpu", "cuda")
     precision = tc.precision or ("bf16-mixed" if on_gpu else "32-true")
     out_dir = Path(tc.out_dir)
     checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, every_n_train_steps=tc.val_every,
-                                 save_top_k=0 if val_set is None else 1, monitor=None if val_set is None else "val/nll")
+                                 save_top_k=0 if monitor is None else 1, monitor=monitor)
     throughput = Throughput()
     callbacks: list = [checkpoint, throughput] + ([StepProgressBar(tc.max_time_minutes)] if tc.progress else [])
-    if config.ema_decay:
-        callbacks.append(EMAWeightAveraging(decay=config.ema_decay))
+    if ema_decay:
+        callbacks.append(EMAWeightAveraging(decay=ema_decay))
     trainer = L.Trainer(max_steps=tc.max_steps, accelerator=tc.accelerator, devices=tc.devices,
                         num_nodes=tc.num_nodes, strategy=tc.strategy, precision=precision,
-                        gradient_clip_val=config.optim.grad_clip, val_check_interval=tc.val_every,
+                        gradient_clip_val=grad_clip, val_check_interval=tc.val_every,
                         check_val_every_n_epoch=None, limit_val_batches=tc.val_batches,
                         log_every_n_steps=tc.log_every, callbacks=callbacks,
                         logger=CSVLogger(out_dir, name="logs"), enable_progress_bar=tc.progress,
@@ -202,18 +213,32 @@ def train(config: TrainConfig, resume: bool = False, prepared: Prepared | None =
     started = time.time()
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.exists() else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    if val_set is not None:
+    if monitor is not None:
         metrics.update({k: float(v) for m in trainer.validate(module, datamodule=data, verbose=False)
                         for k, v in m.items()})
+    hardware = torch.cuda.get_device_name(0) if on_gpu else f"CPU ({torch.get_num_threads()} threads)"
+    return Fitted(trainer, metrics, throughput.tokens_per_s, round((time.time() - started) / 60, 2),
+                  precision, hardware)
+
+
+def train(config: TrainConfig, resume: bool = False, prepared: Prepared | None = None) -> Path:
+    """Fit, then export the model folder. Returns the folder's path."""
+    tc = config.trainer
+    prepared = prepared or prepare(config)
+    tokenizer, module, train_set, val_set = prepared.tokenizer, prepared.module, prepared.train_set, prepared.val_set
+    data = SequenceDataModule(train_set, val_set, tokenizer.pad_id,
+                              LoaderConfig(batch_size=tc.batch_size, num_workers=tc.num_workers, seed=tc.seed))
+    fitted = fit(module, data, tc, resume=resume, grad_clip=config.optim.grad_clip, ema_decay=config.ema_decay,
+                 monitor=None if val_set is None else "val/nll")
+    out_dir = Path(tc.out_dir)
     export_dir = Path(config.export.dir or out_dir / "model")
-    if trainer.is_global_zero:
-        meta = {"domain": config.domain, "steps": trainer.global_step, "batch_size": tc.batch_size,
+    if fitted.trainer.is_global_zero:
+        meta = {"domain": config.domain, "steps": fitted.trainer.global_step, "batch_size": tc.batch_size,
                 "data": config.data, "noise_schedule": config.noise.schedule,
-                "validation_nll_nats_per_token": metrics.get("val/nll"),
-                "train_loss_last": metrics.get("train/loss"),
-                "tokens_per_s": throughput.tokens_per_s, "train_minutes": round((time.time() - started) / 60, 2),
-                "hardware": torch.cuda.get_device_name(0) if on_gpu else f"CPU ({torch.get_num_threads()} threads)",
-                "precision": precision}
+                "validation_nll_nats_per_token": fitted.metrics.get("val/nll"),
+                "train_loss_last": fitted.metrics.get("train/loss"),
+                "tokens_per_s": fitted.tokens_per_s, "train_minutes": fitted.minutes,
+                "hardware": fitted.hardware, "precision": fitted.precision}
         if config.model.init_from:
             meta["init_from"] = config.model.init_from
         pretrained = Pretrained(model=module.model.float(), tokenizer=tokenizer, domain=config.domain,
