@@ -59,6 +59,14 @@ def make_sampler(max_new_tokens: int, steps: int | None, block_length: int, thre
     return BlockwiseSampler(inner, min(block_length, max_new_tokens))
 
 
+MAX_CANVAS = 8192  # positions, for a model whose config declares no max_positions (bounds memory, not quality)
+
+
+def canvas_limit(model) -> int:
+    """The longest canvas ``generate`` builds for ``model``: its ``max_positions``, else ``MAX_CANVAS``."""
+    return getattr(model.config, "max_positions", None) or MAX_CANVAS
+
+
 def _check(max_new_tokens: int, steps: int | None, block_length: int, threshold: float | None) -> None:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
@@ -80,6 +88,10 @@ def generate(pretrained: Pretrained, prompt: str, max_new_tokens: int = 128, ste
     _check(max_new_tokens, steps, block_length, threshold)
     tokenizer, model = pretrained.tokenizer, pretrained.model
     ids = prompt_ids(pretrained, prompt, chat)
+    limit = canvas_limit(model)
+    if len(ids) + max_new_tokens > limit:  # checked before the canvas is allocated
+        raise ValueError(f"max_new_tokens={max_new_tokens} after {len(ids)} prompt tokens makes a canvas over this "
+                         f"model's limit of {limit} positions; e.g. max_new_tokens={max(1, min(128, limit - len(ids)))}")
     device = next(model.parameters()).device
     x = torch.tensor([ids + [tokenizer.mask_id] * max_new_tokens], device=device)
     editable = torch.zeros_like(x, dtype=torch.bool)
