@@ -75,9 +75,17 @@ def load_tokenizer(directory: Path, domain: str | None) -> Tokenizer:
     path = directory / TOKENIZER_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: a model folder needs its tokenizer file")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise ValueError(f"{path} is not a JSON tokenizer file ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
     if data.get("type") == "char":
-        return CharTokenizer.from_dict(data)
+        try:
+            return CharTokenizer.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
     if domain is None:
         raise ValueError(f"{path} is not a char tokenizer and config.json names no domain to load it")
     from seqdiff.plugins import load_domain
