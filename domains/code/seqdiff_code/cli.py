@@ -15,6 +15,8 @@ from pathlib import Path
 
 from seqdiff_code.infill import DEFAULT_THREADS, MAX_CANDIDATES, MAX_TOKENS_LIMIT
 
+MAX_REMASK_ROUNDS = 64  # each round decodes the candidates again: a bound on the work one command does
+
 EPILOG = """examples:
   seqdiff infill --prefix-file head.py --suffix-file tail.py --max-tokens 48
   seqdiff infill --file mod.py --line 12-14 --candidates 8 --json
@@ -117,8 +119,8 @@ def run_infill(args: argparse.Namespace) -> int:
         raise UsageError(f"--temperature {args.temperature} must be a finite number >= 0 (0 = greedy)")
     if args.tokens_per_step < 0:
         raise UsageError(f"--tokens-per-step {args.tokens_per_step} must be >= 0 (0: threshold rule)")
-    if args.remask_rounds < 0:
-        raise UsageError(f"--remask-rounds {args.remask_rounds} must be >= 0")
+    if not 0 <= args.remask_rounds <= MAX_REMASK_ROUNDS:
+        raise UsageError(f"--remask-rounds {args.remask_rounds} is out of range (0..{MAX_REMASK_ROUNDS})")
     if args.time_budget_ms is not None and args.time_budget_ms < 1:
         raise UsageError(f"--time-budget-ms {args.time_budget_ms} must be >= 1")
     if args.n_indent < 0:
