@@ -18,9 +18,12 @@ case  what                                                             test
 5     train: folder, bad YAML (file, --set), nosuchdomain, "ten",      tests/test_train_config (every sub-case),
       "big", 30/7, missing data path, --set domain.x=1, list, non-UTF8  here: test_train_bad_numbers
 6     nan/inf temperature, --threads -1/0, --device tpu9, --max-run    P/test_bad_input_protein::test_bad_numbers,
-      -1, --max-residue-fraction -0.5/nan, --repeat-rounds -2/nan      C/..::test_bad_numbers, here (generate, bench)
-7     unwritable --out (/proc/x, <file>/sub), corrupt resume files     P/test_design_config::test_cli_names_*,
-                                                                       P/test_bad_input_protein::test_corrupt_*
+      -1, --max-residue-fraction -0.5/nan, --repeat-rounds -2/nan      P/..::test_the_issues_values, C/..::test_bad_*
+                                                                       and test_named_values, here: test_generate_*,
+                                                                       test_bench_*, test_core_commands_refuse_*
+7     unwritable --out (/proc/x, <file>/sub), corrupt resume files     P/test_design_config::test_cli_names_* and
+      (scores.csv length=abc, run.json "index": "zz")                  test_resume_refuses_corrupt_files (abc),
+                                                                       P/test_bad_input_protein::test_corrupt_* (zz)
 8     disconnect logs, tokenisation off the loop, /stats key, [::1],   tests/test_serve_host (disconnect, key, ::1),
       Ctrl-C message, --pdb on a folder / text file                    C/..::test_tokenisation_off_the_loop,
                                                                        P/..::test_ctrl_c_*, P/test_motif::test_structure_*
@@ -173,7 +176,7 @@ YAML_BAD = st.sampled_from([".nan", ".inf", "-.inf", "-1", "0.5", "1e400", str(1
                             "'\\x00'"]) | st.integers(max_value=-1).map(str)
 
 
-@FAST
+@settings(FAST, max_examples=15)
 @given(key=st.sampled_from(TRAIN_FIELDS), value=YAML_BAD)
 def test_train_bad_numbers(tmp_path, key, value):
     if key == "ema_decay" and value == "0.5":

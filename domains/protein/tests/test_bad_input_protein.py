@@ -82,6 +82,17 @@ def test_bad_numbers(tiny_model_dir, tmp_path, flag, value):
     assert flag.lstrip("-") in err.strip().splitlines()[-1], err
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["--threads", "0"], "--threads 0 must be >= 1"),
+    (["--temperature", "inf"], "--temperature inf must be a finite number"),
+    (["--max-run", "-1"], "--max-run -1 must be >= 1"),
+    (["--max-residue-fraction", "nan"], "--max-residue-fraction nan must be a finite number"),
+    (["--repeat-rounds", "nan"], "argument --repeat-rounds: invalid int value: 'nan'"),
+])
+def test_the_issues_values(tiny_model_dir, tmp_path, argv, needle):
+    assert needle in refused(tiny_model_dir, tmp_path / "out", "--length", "10", *argv)
+
+
 # ---------------------------------------------------------------- 3: model folders
 
 def _bad_folder(src: Path, dst: Path, model: dict | None = None, raw: str | None = None) -> Path:
