@@ -40,6 +40,11 @@ def banned_ids(tokenizer) -> frozenset[int]:
 def prompt_ids(pretrained: Pretrained, prompt: str, chat: bool = False) -> list[int]:
     """The prompt's token ids; with ``chat`` rendered through the folder's chat template first."""
     tokenizer = pretrained.tokenizer
+    try:  # an undecodable byte in a command line arrives as a lone surrogate, which tokenizers refuse
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"the prompt holds {err.object[err.start:err.end]!a}, which is not Unicode text (a byte "
+                         f"that is not UTF-8?); give the prompt as UTF-8 text") from None
     if not chat:
         return list(tokenizer.encode(prompt, add_special_tokens=True))  # the model's BOS, where it has one
     if pretrained.chat is None:

@@ -165,6 +165,7 @@ def test_bench_bad_numbers(char_model, tmp_path, flag, value):
     (["generate", "--prompt", "ab", "--max-new-tokens", "100000000"], "over this model's limit of 8192"),
     (["generate", "--prompt", "ab", "--temperature", "nan"], "temperature=nan"),
     (["bench", "--length", "100000000"], "--length 100000000 is over the limit"),
+    (["generate", "--prompt", "ab\udcff"], "the prompt holds '\\udcff'"),  # the byte 0xff in a command line
 ])
 def test_core_commands_refuse_before_work(char_model, argv, needle):
     assert_usage_error([argv[0], "--model", str(char_model), *argv[1:]], needle)
