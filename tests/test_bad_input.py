@@ -188,6 +188,13 @@ def test_train_bad_numbers(tmp_path, key, value):
     assert len(err.strip().splitlines()) == 1 and not out.exists(), err
 
 
+def test_train_config_that_is_not_a_small_file(tmp_path):
+    assert_usage_error(["train", "--config", "/dev/null"], "is not a regular file")  # /dev/zero: read forever
+    big = tmp_path / "big.yaml"
+    big.write_text("domain: toy\n" + "# padding\n" * 200_000)
+    assert_usage_error(["train", "--config", str(big)], "more than a config's limit")
+
+
 # ---------------------------------------------------------------- 4, 8: the HTTP host
 
 starlette = pytest.importorskip("starlette")
