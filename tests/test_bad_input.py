@@ -116,6 +116,20 @@ def test_config_json_that_is_not_an_object(tmp_path, raw):
     assert_usage_error(["generate", "--model", str(folder), "--prompt", "ab"], "config.json")
 
 
+@pytest.mark.parametrize("name", ["config.json", "tokenizer.json"])
+def test_folder_files_that_are_devices_or_huge(tmp_path, name):
+    folder = _folder_with(tmp_path)
+    (folder / name).unlink()
+    (folder / name).symlink_to("/dev/zero")  # would be read forever
+    with pytest.raises(ValueError, match="not a regular file"):
+        from_pretrained(folder)
+    (folder / name).unlink()
+    with open(folder / name, "wb") as f:
+        f.truncate(65 << 20)  # sparse: 65 MiB of NUL bytes, over both limits, written in no time
+    with pytest.raises(ValueError, match="not a regular file of at most"):
+        from_pretrained(folder)
+
+
 def test_serve_with_an_unusable_model_folder_exits_2(tmp_path):
     """A real ``seqdiff serve`` process: it exits 2 at once instead of answering 503 forever."""
     folder = _folder_with(tmp_path, raw="[1, 2]")
