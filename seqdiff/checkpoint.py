@@ -71,13 +71,33 @@ def model_card(pretrained: Pretrained) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_CONFIG_BYTES = 4 << 20  # config.json: a few kB in practice
+MAX_TOKENIZER_BYTES = 64 << 20  # tokenizer.json: a 100k-token BPE file is about 10 MB
+
+
+def _check_size(path: Path, limit: int) -> None:
+    """A folder's JSON file must be a regular file of sane size before it is read (a link to /dev/zero, or a
+    file of gigabytes, would be read into memory)."""
+    if path.exists() and (not path.is_file() or path.stat().st_size > limit):
+        raise ValueError(f"{path} is not a regular file of at most {limit} bytes; re-export the model folder")
+
+
 def load_tokenizer(directory: Path, domain: str | None) -> Tokenizer:
     path = directory / TOKENIZER_FILE
+    _check_size(path, MAX_TOKENIZER_BYTES)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: a model folder needs its tokenizer file")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise ValueError(f"{path} is not a JSON tokenizer file ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
     if data.get("type") == "char":
-        return CharTokenizer.from_dict(data)
+        try:
+            return CharTokenizer.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
     if domain is None:
         raise ValueError(f"{path} is not a char tokenizer and config.json names no domain to load it")
     from seqdiff.plugins import load_domain
@@ -126,6 +146,7 @@ def load_weights(config: DenoiserConfig, files: list[Path], rename: Callable[[st
 
 def _read_config(directory: Path) -> dict:
     config_path = directory / CONFIG_FILE
+    _check_size(config_path, MAX_CONFIG_BYTES)
     try:
         config = json.loads(config_path.read_text())
     except FileNotFoundError:

@@ -5,6 +5,7 @@ Usage errors exit 2 with a message naming the bad value and write nothing."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +16,31 @@ from seqdiff.serve import command as serve_command
 
 class UsageError(Exception):
     """Bad input from the user: printed as ``seqdiff: error: ...`` with exit status 2."""
+
+
+def set_threads(value: int | None) -> None:
+    """``--threads``: 1 up to this machine's CPU count (more only oversubscribes; a huge count crashes
+    OpenMP), then ``torch.set_num_threads``; ``None`` keeps torch's choice."""
+    if value is None:
+        return
+    cpus = os.cpu_count() or 1
+    if value < 1:
+        raise UsageError(f"--threads {value} must be >= 1, e.g. --threads 1")
+    if value > cpus:
+        raise UsageError(f"--threads {value} is more than this machine's {cpus} CPUs; e.g. --threads {cpus}")
+    import torch
+
+    torch.set_num_threads(value)
+
+
+def check_device(value: str) -> None:
+    """``--device`` must name a torch device (checked before a model loads; domains call it too)."""
+    import torch
+
+    try:
+        torch.device(value)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {value!r} is not a torch device; e.g. --device cpu or --device cuda") from None
 
 
 def _cmd_domains(args: argparse.Namespace) -> int:
@@ -52,6 +78,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
 
 
+BENCH_MAX_ROWS = 4096  # canvases per bench run (and per batch)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from seqdiff.bench import GRIDS, main_bench
 
@@ -60,14 +89,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)} must be >= 1")
     if args.designs is not None and args.designs < 1:
         raise UsageError(f"--designs {args.designs} must be >= 1")
+    from seqdiff.generation import MAX_CANVAS
+
+    for name, limit in (("length", MAX_CANVAS), ("batch_size", BENCH_MAX_ROWS), ("designs", BENCH_MAX_ROWS)):
+        if (getattr(args, name) or 0) > limit:
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)} is over the limit of {limit}")
+    check_device(args.device)
     if args.grid not in GRIDS:
         raise UsageError(f"--grid {args.grid!r}: choose one of {', '.join(GRIDS)}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads {args.threads} must be >= 1")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if args.plot is not None:
         if Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
             raise UsageError(f"--plot {args.plot!r}: give a .png, .svg or .pdf file name, e.g. --plot bench.png")
@@ -90,10 +120,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from seqdiff.generation import generate
 
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads {args.threads} must be >= 1")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
+    check_device(args.device)
     try:
         pretrained = from_pretrained(args.model, device=args.device, dtype=dtypes[args.dtype])
         result = generate(pretrained, args.prompt, max_new_tokens=args.max_new_tokens, steps=args.steps,

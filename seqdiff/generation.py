@@ -40,6 +40,11 @@ def banned_ids(tokenizer) -> frozenset[int]:
 def prompt_ids(pretrained: Pretrained, prompt: str, chat: bool = False) -> list[int]:
     """The prompt's token ids; with ``chat`` rendered through the folder's chat template first."""
     tokenizer = pretrained.tokenizer
+    try:  # an undecodable byte in a command line arrives as a lone surrogate, which tokenizers refuse
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"the prompt holds {err.object[err.start:err.end]!a}, which is not Unicode text (a byte "
+                         f"that is not UTF-8?); give the prompt as UTF-8 text") from None
     if not chat:
         return list(tokenizer.encode(prompt, add_special_tokens=True))  # the model's BOS, where it has one
     if pretrained.chat is None:
@@ -57,6 +62,14 @@ def make_sampler(max_new_tokens: int, steps: int | None, block_length: int, thre
     else:
         inner = ConfidenceSampler(steps=steps or max_new_tokens, remasking=remasking, sampling=sampling)
     return BlockwiseSampler(inner, min(block_length, max_new_tokens))
+
+
+MAX_CANVAS = 8192  # positions, for a model whose config declares no max_positions (bounds memory, not quality)
+
+
+def canvas_limit(model) -> int:
+    """The longest canvas ``generate`` builds for ``model``: its ``max_positions``, else ``MAX_CANVAS``."""
+    return getattr(model.config, "max_positions", None) or MAX_CANVAS
 
 
 def _check(max_new_tokens: int, steps: int | None, block_length: int, threshold: float | None) -> None:
@@ -80,6 +93,10 @@ def generate(pretrained: Pretrained, prompt: str, max_new_tokens: int = 128, ste
     _check(max_new_tokens, steps, block_length, threshold)
     tokenizer, model = pretrained.tokenizer, pretrained.model
     ids = prompt_ids(pretrained, prompt, chat)
+    limit = canvas_limit(model)
+    if len(ids) + max_new_tokens > limit:  # checked before the canvas is allocated
+        raise ValueError(f"max_new_tokens={max_new_tokens} after {len(ids)} prompt tokens makes a canvas over this "
+                         f"model's limit of {limit} positions; e.g. max_new_tokens={max(1, min(128, limit - len(ids)))}")
     device = next(model.parameters()).device
     x = torch.tensor([ids + [tokenizer.mask_id] * max_new_tokens], device=device)
     editable = torch.zeros_like(x, dtype=torch.bool)

@@ -31,6 +31,9 @@ class Tokenizer(Protocol):
     def save(self, directory: Path) -> None: ...
 
 
+MAX_CHAR_TOKENS = 1 << 20  # a char tokenizer file's token list (the embedding table has one row each)
+
+
 @dataclass(frozen=True)
 class CharTokenizer:
     """One token per character of an alphabet, after a list of named special tokens.
@@ -104,8 +107,18 @@ class CharTokenizer:
 
     @classmethod
     def from_dict(cls, data: dict) -> "CharTokenizer":
-        if data.get("type") != "char":
-            raise ValueError(f"not a char tokenizer file (type={data.get('type')!r})")
+        """The tokenizer a file describes; ValueError names the first field of the wrong type or size."""
+        if not isinstance(data, dict) or data.get("type") != "char":
+            kind = data.get("type") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not a char tokenizer file (type={kind!r})")
+        for name in ("tokens", "specials"):
+            value = data.get(name)
+            if not isinstance(value, list) or len(value) > MAX_CHAR_TOKENS or \
+                    not all(isinstance(t, str) for t in value):
+                raise ValueError(f"{name}={str(value)[:40]!r} must be a list of at most {MAX_CHAR_TOKENS} strings")
+        for name in ("pad", "mask", "eos", "unk"):
+            if not isinstance(data.get(name), str) and not (name == "unk" and data.get(name) is None):
+                raise ValueError(f"{name}={str(data.get(name))[:40]!r} must be a token string")
         return cls(tokens=tuple(data["tokens"]), pad=data["pad"], mask=data["mask"], eos=data["eos"],
                    unk=data["unk"], specials=tuple(data["specials"]))
 

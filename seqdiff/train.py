@@ -108,11 +108,20 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_yaml(path: str | Path) -> dict:
     """A YAML config file as a mapping; every way it can be wrong is a ValueError naming the file."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"--config {str(path)!r} is a folder; give a YAML file such as configs/protein-small.yaml")
+    if path.exists() and not path.is_file():  # /dev/zero or a pipe would be read forever
+        raise ValueError(f"--config {str(path)!r} is not a regular file; give a YAML file such as "
+                         f"configs/protein-small.yaml")
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"--config {str(path)!r} is {path.stat().st_size} bytes, more than a config's limit of "
+                         f"{MAX_CONFIG_BYTES}; is it the right file?")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

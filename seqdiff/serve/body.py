@@ -4,6 +4,7 @@ compact JSON responses."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -26,11 +27,18 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf, which no field can use and no response can echo
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def parse_json_object(raw: bytes) -> dict:
     if not raw.strip():
         raise HttpError("request body is empty; send a JSON object")
     try:
-        data = json.loads(raw, parse_constant=_no_constants)
+        data = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError:
         raise HttpError("request body is nested too deeply") from None
     except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, int too long

@@ -142,9 +142,10 @@ def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port (0-65535)")
     contributions, options = select(args)
-    import torch
+    from seqdiff.cli import check_device, set_threads  # here: seqdiff.cli imports this module
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
+    check_device(args.device)
     config = HostConfig(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
                         api_key=args.api_key)
     app = create_app(contributions, config, options)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
 
 from seqdiff_code.infill import DEFAULT_THREADS, MAX_CANDIDATES, MAX_TOKENS_LIMIT
+
+MAX_REMASK_ROUNDS = 64  # each round decodes the candidates again: a bound on the work one command does
 
 EPILOG = """examples:
   seqdiff infill --prefix-file head.py --suffix-file tail.py --max-tokens 48
@@ -106,24 +109,24 @@ def gather_inputs(args: argparse.Namespace) -> tuple[str, str, str | None]:
 
 
 def run_infill(args: argparse.Namespace) -> int:
-    from seqdiff.cli import UsageError
+    from seqdiff.cli import UsageError, check_device, set_threads
 
     if not 1 <= args.max_tokens <= MAX_TOKENS_LIMIT:
         raise UsageError(f"--max-tokens {args.max_tokens} is out of range (1..{MAX_TOKENS_LIMIT})")
     if not 1 <= args.candidates <= MAX_CANDIDATES:
         raise UsageError(f"--candidates {args.candidates} is out of range (1..{MAX_CANDIDATES})")
-    if args.temperature < 0:
-        raise UsageError(f"--temperature {args.temperature} must be >= 0")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise UsageError(f"--temperature {args.temperature} must be a finite number >= 0 (0 = greedy)")
     if args.tokens_per_step < 0:
         raise UsageError(f"--tokens-per-step {args.tokens_per_step} must be >= 0 (0: threshold rule)")
-    if args.remask_rounds < 0:
-        raise UsageError(f"--remask-rounds {args.remask_rounds} must be >= 0")
+    if not 0 <= args.remask_rounds <= MAX_REMASK_ROUNDS:
+        raise UsageError(f"--remask-rounds {args.remask_rounds} is out of range (0..{MAX_REMASK_ROUNDS})")
     if args.time_budget_ms is not None and args.time_budget_ms < 1:
         raise UsageError(f"--time-budget-ms {args.time_budget_ms} must be >= 1")
     if args.n_indent < 0:
         raise UsageError(f"--n-indent {args.n_indent} must be >= 0")
-    if args.threads < 1:
-        raise UsageError(f"--threads {args.threads} must be >= 1")
+    set_threads(args.threads)
+    check_device(args.device)
     prefix, suffix, original = gather_inputs(args)
     if not prefix and not suffix:
         raise UsageError("the prefix and the suffix are both empty: there is no code around the gap to condition on")
@@ -135,11 +138,8 @@ def run_infill(args: argparse.Namespace) -> int:
         raise UsageError(f"--language {language!r} has no registered grammar; registered: {', '.join(languages())}")
     if args.model is not None and not Path(args.model).is_dir():
         raise UsageError(f"--model {args.model!r}: no such model folder")
-    import torch
-
     from seqdiff_code.infill import CodeInfiller, InfillDecoding
 
-    torch.set_num_threads(args.threads)
     try:
         infiller = CodeInfiller.from_pretrained(args.model, device=args.device, max_remask_rounds=args.remask_rounds,
                                                 decoding=InfillDecoding(tokens_per_step=args.tokens_per_step or None))

@@ -123,10 +123,9 @@ def design_config(args: argparse.Namespace):
 def _check_machine(args: argparse.Namespace) -> None:
     import torch
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise _usage(f"--threads {args.threads} must be >= 1, e.g. --threads 1")
-        torch.set_num_threads(args.threads)
+    from seqdiff.cli import set_threads
+
+    set_threads(args.threads)
     try:
         torch.device(args.device)
     except (RuntimeError, ValueError):

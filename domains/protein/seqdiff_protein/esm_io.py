@@ -166,18 +166,21 @@ def esm2_as_denoiser(weights: ESM2Weights):
     return model.eval()
 
 
-def is_seqdiff_folder(path: Path) -> bool:
+def _config_field(path: Path, key: str):
+    """``key`` of the folder's config.json; None when the file is missing, not JSON or not an object."""
     try:
-        return json.loads((path / "config.json").read_text()).get("format") == "seqdiff-model"
+        config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
-        return False
+        return None
+    return config.get(key) if isinstance(config, dict) else None
+
+
+def is_seqdiff_folder(path: Path) -> bool:
+    return _config_field(path, "format") == "seqdiff-model"
 
 
 def is_hf_esm(path: Path) -> bool:
-    try:
-        return json.loads((path / "config.json").read_text()).get("model_type") == "esm"
-    except (OSError, ValueError):
-        return False
+    return _config_field(path, "model_type") == "esm"
 
 
 def read_esm2_weights(value: str, download: bool = False) -> ESM2Weights:
