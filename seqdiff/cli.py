@@ -45,6 +45,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from seqdiff.distill.command import distill, prepare
+    from seqdiff.distill.config import load_config
+
+    try:
+        config = load_config(args.config, args.set)
+        prepared = prepare(config)  # teacher, domain and canvases checked before training starts
+    except (ValueError, TypeError, FileNotFoundError, LookupError) as err:
+        raise UsageError(str(err)) from None
+    folder = distill(config, resume=args.resume, prepared=prepared)
+    print(f"exported model folder: {folder}")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         return serve_command.serve(args)
@@ -117,6 +131,7 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
 
     sub.add_parser("domains", help="list installed domains with their versions").set_defaults(func=_cmd_domains)
     _add_train_parser(sub)
+    _add_distill_parser(sub)
     serve_command.add_parser(sub, with_domains)
     sub.choices["serve"].set_defaults(func=_cmd_serve)
     _add_bench_parser(sub)
@@ -136,6 +151,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a config value, e.g. trainer.max_steps=100 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoints/last.ckpt")
     p.set_defaults(func=_cmd_train)
+
+
+def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
+    from seqdiff.distill.parser import add_parser
+
+    add_parser(sub).set_defaults(func=_cmd_distill)
 
 
 def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
