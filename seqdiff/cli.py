@@ -91,7 +91,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise UsageError("--plot needs matplotlib (pip install matplotlib)")
     try:
         main_bench(args.model, args.length, args.batch_size, args.json, designs=args.designs, seed=args.seed,
-                   kind=args.grid, device=args.device, only=args.only, plot_path=args.plot)
+                   kind=args.grid, device=args.device, only=args.only, plot_path=args.plot,
+                   compare=[f for f in (args.compare or "").split(",") if f])
     except (LookupError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     return 0
@@ -175,6 +176,9 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None, metavar="PATH", help="write the rows as a JSON list")
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="draw tokens/s (log) against each quality column, one point per configuration")
+    p.add_argument("--compare", default=None, metavar="DIRS",
+                   help="comma-separated model folders (e.g. distilled students) run after --model on the same "
+                        "canvases and seeds; each row names its model")
     p.add_argument("--grid", default="full", help="full (default) or quick (a few configurations)")
     p.add_argument("--only", default=None, metavar="NAMES",
                    help="comma-separated regular expressions: keep the grid's configurations whose name one "

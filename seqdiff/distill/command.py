@@ -62,6 +62,7 @@ def prepare(config: DistillConfig) -> Prepared:
                            teacher_steps=config.teacher_steps, rounds=config.rounds,
                            steps_per_round=config.steps_per_round, banned=sorted(banned),
                            temperature=config.temperature, certainty_weight=config.certainty_weight,
+                           intermediates=config.intermediates,
                            seed=config.trainer.seed)
     module.start_from(teacher.model.float().state_dict())  # a resumed run's checkpoint then replaces these
     return Prepared(teacher, module, canvases)
@@ -98,6 +99,7 @@ def distill(config: DistillConfig, resume: bool = False, prepared: Prepared | No
 def _meta(config: DistillConfig, teacher: Pretrained, fitted) -> dict[str, Any]:
     return {"distilled_from": str(config.teacher), "distill_mode": config.mode, "rounds": config.rounds,
             "teacher_steps": config.teacher_steps, "student_steps": config.student_steps,
+            "intermediates": config.intermediates,
             "steps": fitted.trainer.global_step, "steps_per_round": config.steps_per_round,
             "batch_size": config.trainer.batch_size, "data": dataclasses.asdict(config.canvas),
             "train_loss_last": fitted.metrics.get("train/loss"), "train_minutes": fitted.minutes,

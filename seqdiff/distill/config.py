@@ -38,6 +38,7 @@ class DistillConfig:
     teacher_steps: int = field(default=32, metadata={"min": 2, "max": 1 << 16})
     rounds: int = field(default=1, metadata={"min": 1, "max": 16})
     temperature: float = field(default=1.0, metadata={"min": 0.0, "max": 100.0})  # progressive sampling
+    intermediates: int = field(default=1, metadata={"min": 1, "max": 64})  # progressive: teacher samples per target
     certainty_weight: float = field(default=1.0, metadata={"min": 0.0, "max": 1000.0})
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

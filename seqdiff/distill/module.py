@@ -20,7 +20,7 @@ from seqdiff.distill.rollout import ancestral_state, ban, greedy_trajectory, tea
 class DistillModule(L.LightningModule):
     def __init__(self, model: dict, noise: dict, optim: dict, mode: str, teacher_steps: int, rounds: int,
                  steps_per_round: int, banned: list[int], temperature: float = 1.0, certainty_weight: float = 1.0,
-                 seed: int = 0):
+                 intermediates: int = 1, seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
         self.model = Denoiser(DenoiserConfig.from_dict(model))  # the student (``model``: what gets exported)
@@ -75,7 +75,7 @@ class DistillModule(L.LightningModule):
         hp = self.hparams
         state = ancestral_state(self.model, x, editable, student_steps, i, self.banned, self.noise, hp.temperature, g)
         target, where = teacher_two_steps(self.teacher, state, editable, k, i, self.banned, self.noise,
-                                          hp.temperature, g)
+                                          hp.temperature, g, hp.intermediates)
         logits = ban(self.model(state), self.banned) / hp.temperature
         return masked_kl(target, logits, where)
 

@@ -45,19 +45,27 @@ def ancestral_state(model, x: Tensor, editable: Tensor, steps: int, upto: int, b
 
 @torch.no_grad()
 def teacher_two_steps(teacher, x: Tensor, editable: Tensor, teacher_steps: int, student_step: int, banned: Tensor,
-                      noise: NoiseConfig, temperature: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """(target [B, L, V], still_masked [B, L]): the teacher's two-step token distribution for the student's
-    step ``student_step`` of ``teacher_steps / 2``, and where it is an estimate (masked after step one)."""
+                      noise: NoiseConfig, temperature: float, generator: torch.Generator,
+                      intermediates: int = 1) -> tuple[Tensor, Tensor]:
+    """(target [B, L, V], where [B, L]): the teacher's two-step token distribution for the student's step
+    ``student_step`` of ``teacher_steps / 2``, and where it is estimated (still masked after the first step in
+    at least one of the ``intermediates`` sampled intermediate states, whose second-step distributions are
+    averaged there: more of them, less noise in the target)."""
     first = 2 * student_step
     sampler = AncestralSampler(steps=teacher_steps, noise=noise, sampling=SamplingOptions(temperature=temperature))
+    mask_id = teacher.config.mask_id
     logits1 = ban(teacher(x), banned)
-    mid = sampler.step(logits1, x, _context(first, teacher_steps, teacher.config.mask_id, editable, generator))
-    logits2 = ban(teacher(mid), banned)
+    q2_sum, count = torch.zeros_like(logits1), torch.zeros(x.shape, device=x.device)
+    for _ in range(intermediates):
+        mid = sampler.step(logits1, x, _context(first, teacher_steps, mask_id, editable, generator))
+        still = ((mid == mask_id) & editable).float()
+        q2_sum += (ban(teacher(mid), banned) / temperature).softmax(-1) * still[..., None]
+        count += still
     p1 = reveal_probability(first, teacher_steps, noise, x.shape[0]).to(x.device)
     p2 = reveal_probability(first + 1, teacher_steps, noise, x.shape[0]).to(x.device)
-    target = two_step_target((logits1 / temperature).softmax(-1), (logits2 / temperature).softmax(-1),
-                             p1.float(), p2.float())
-    return target, (mid == teacher.config.mask_id) & editable
+    q2 = q2_sum / count.clamp_min(1)[..., None]
+    target = two_step_target((logits1 / temperature).softmax(-1), q2, p1.float(), p2.float())
+    return target, count > 0
 
 
 @torch.no_grad()
