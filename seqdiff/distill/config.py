@@ -37,7 +37,7 @@ class DistillConfig:
     mode: Literal["progressive", "certainty"] = "progressive"
     teacher_steps: int = field(default=32, metadata={"min": 2, "max": 1 << 16})
     rounds: int = field(default=1, metadata={"min": 1, "max": 16})
-    temperature: float = field(default=1.0, metadata={"min": 0.0, "max": 100.0})  # progressive sampling
+    temperature: float = field(default=1.0, metadata={"min": 0.05, "max": 100.0})  # progressive: sampling and targets
     intermediates: int = field(default=1, metadata={"min": 1, "max": 64})  # progressive: teacher samples per target
     certainty_weight: float = field(default=1.0, metadata={"min": 0.0, "max": 1000.0})
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
