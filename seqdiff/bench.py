@@ -310,10 +310,10 @@ def main_bench(model: str, length: int, batch_size: int, json_path: str | None, 
                plot_path: str | None = None, compare: Sequence[str] = ()) -> list[dict]:
     """Bench ``model``, then each ``compare`` folder (e.g. distilled students) on the same canvases and
     seeds; with ``compare`` every row names its model and the reference row comes once, last."""
-    start = time.perf_counter()
     pretrained, domain = resolve_model(model, device)
     spec = spec_of(domain, pretrained.tokenizer)
     configs = select(grid(spec, length, kind), only)
+    start = time.perf_counter()
     rows = []
     for i, name in enumerate([model, *compare]):
         if i:
