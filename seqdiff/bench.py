@@ -217,8 +217,9 @@ def _row(cfg: BenchConfig, run: dict, length: int, batch_size: int, n: int, naiv
 
 def bench(model, tokenizer, domain=None, length: int = 256, batch_size: int = 1, designs: int | None = None,
           seed: int = 0, kind: str = "full", configs: list[BenchConfig] | None = None, device="cpu",
-          log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict]:
-    """Run the naive baseline and the grid; returns JSON-ready rows (naive first, reference last)."""
+          log: Callable[[str], None] = lambda m: print(m, file=sys.stderr), reference: bool = True) -> list[dict]:
+    """Run the naive baseline and the grid; returns JSON-ready rows (naive first, reference last unless
+    ``reference`` is False)."""
     spec = spec_of(domain, tokenizer)
     designs = designs or batch_size
     tasks = spec.tasks(length, designs, seed) if spec.tasks else default_tasks(spec, tokenizer, length, designs)
@@ -244,7 +245,7 @@ def bench(model, tokenizer, domain=None, length: int = 256, batch_size: int = 1,
             row.update(spec.quality(tasks, run["outputs"]))
         rows.append(row)
         log(f"bench: {cfg.name}: nfe {row['nfe']}, {row['tokens_per_s']} tok/s, x{row['speedup_vs_naive']}")
-    if spec.unconditional and spec.reference is not None:
+    if reference and spec.unconditional and spec.reference is not None:
         reference = _reference_row(spec, len(tasks), length, pppl, log)
         rows += [reference] if reference else []
     return rows
@@ -306,17 +307,27 @@ def select(configs: list[BenchConfig], only: str | None) -> list[BenchConfig]:
 
 def main_bench(model: str, length: int, batch_size: int, json_path: str | None, designs: int | None = None,
                seed: int = 0, kind: str = "full", device: str = "cpu", only: str | None = None,
-               plot_path: str | None = None) -> list[dict]:
+               plot_path: str | None = None, compare: Sequence[str] = ()) -> list[dict]:
+    """Bench ``model``, then each ``compare`` folder (e.g. distilled students) on the same canvases and
+    seeds; with ``compare`` every row names its model and the reference row comes once, last."""
     pretrained, domain = resolve_model(model, device)
     spec = spec_of(domain, pretrained.tokenizer)
     configs = select(grid(spec, length, kind), only)
     start = time.perf_counter()
-    rows = bench(pretrained.model, pretrained.tokenizer, domain, length=length, batch_size=batch_size,
-                 designs=designs, seed=seed, kind=kind, configs=configs, device=device)
-    print(f"model: {pretrained.path} (domain {pretrained.domain}); length {length}, batch {batch_size}, "
+    rows = []
+    for i, name in enumerate([model, *compare]):
+        if i:
+            pretrained = _same_domain(resolve_model(name, device)[0], domain, pretrained.tokenizer, name)
+        part = bench(pretrained.model, pretrained.tokenizer, domain, length=length, batch_size=batch_size,
+                     designs=designs, seed=seed, kind=kind, configs=configs, device=device,
+                     reference=i == len(compare))
+        rows += [{"model": name if r["config"] != "reference" else None, **r} if compare else r for r in part]
+    print(f"model: {pretrained.path if not compare else ', '.join([model, *compare])} (domain "
+          f"{pretrained.domain}); length {length}, batch {batch_size}, "
           f"{rows[0]['designs']} designs, seed {seed}, device {device}, torch threads "
           f"{torch.get_num_threads()}, {time.perf_counter() - start:.1f} s")
-    print(table(rows, spec.columns()))
+    columns = (("model",) if compare else ()) + spec.columns()
+    print(table(rows, columns))
     if json_path:
         write_json(rows, json_path)
     if plot_path:
@@ -325,3 +336,14 @@ def main_bench(model: str, length: int, batch_size: int, json_path: str | None, 
         name = pretrained.path.name if pretrained.path else model
         print(f"plot: {plot(rows, spec.columns(), plot_path, title=f'{name}: length {length}, batch {batch_size}')}")
     return rows
+
+
+def _same_domain(pretrained, domain, tokenizer, name: str):
+    """A compared folder must decode the same canvases: same domain and the same vocabulary."""
+    if pretrained.domain != (domain.name if domain is not None else None):
+        raise ValueError(f"--compare {name!r} is a {pretrained.domain!r} model; the first --model is "
+                         f"{domain.name if domain else None!r}: compare models of one domain")
+    if pretrained.tokenizer.vocab_size != tokenizer.vocab_size:
+        raise ValueError(f"--compare {name!r} has a vocabulary of {pretrained.tokenizer.vocab_size}, the first "
+                         f"--model {tokenizer.vocab_size}: compare models that share a tokenizer")
+    return pretrained

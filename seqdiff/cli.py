@@ -71,6 +71,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from seqdiff.distill.command import distill, prepare
+    from seqdiff.distill.config import load_config
+
+    try:
+        config = load_config(args.config, args.set)
+        prepared = prepare(config)  # teacher, domain and canvases checked before training starts
+    except (ValueError, TypeError, FileNotFoundError, LookupError) as err:
+        raise UsageError(str(err)) from None
+    folder = distill(config, resume=args.resume, prepared=prepared)
+    print(f"exported model folder: {folder}")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         return serve_command.serve(args)
@@ -107,7 +121,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise UsageError("--plot needs matplotlib (pip install matplotlib)")
     try:
         main_bench(args.model, args.length, args.batch_size, args.json, designs=args.designs, seed=args.seed,
-                   kind=args.grid, device=args.device, only=args.only, plot_path=args.plot)
+                   kind=args.grid, device=args.device, only=args.only, plot_path=args.plot,
+                   compare=[f for f in (args.compare or "").split(",") if f])
     except (LookupError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     return 0
@@ -145,6 +160,7 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
 
     sub.add_parser("domains", help="list installed domains with their versions").set_defaults(func=_cmd_domains)
     _add_train_parser(sub)
+    _add_distill_parser(sub)
     serve_command.add_parser(sub, with_domains)
     sub.choices["serve"].set_defaults(func=_cmd_serve)
     _add_bench_parser(sub)
@@ -166,6 +182,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
+    from seqdiff.distill.parser import add_parser
+
+    add_parser(sub).set_defaults(func=_cmd_distill)
+
+
 def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed and quality of samplers and caches against the naive baseline",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -182,6 +204,9 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None, metavar="PATH", help="write the rows as a JSON list")
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="draw tokens/s (log) against each quality column, one point per configuration")
+    p.add_argument("--compare", default=None, metavar="DIRS",
+                   help="comma-separated model folders (e.g. distilled students) run after --model on the same "
+                        "canvases and seeds; each row names its model")
     p.add_argument("--grid", default="full", help="full (default) or quick (a few configurations)")
     p.add_argument("--only", default=None, metavar="NAMES",
                    help="comma-separated regular expressions: keep the grid's configurations whose name one "
