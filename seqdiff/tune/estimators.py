@@ -1,16 +1,21 @@
 """Per-token log-probability estimates of a finished sequence under a masked-diffusion model.
 
-A diffusion model has no exact sequence likelihood; what both estimators target is its ELBO under a
-uniformly random decoding order (the any-order autoregressive bound): for each scored token i, the mean
-over m = 0..n-1 of log p(x_i | a uniformly random set of m other completion tokens visible), summed over
-the n completion tokens (the prompt, i.e. every non-completion position, is visible unless a prompt mask
-says otherwise).
+A diffusion model has no exact sequence likelihood. Both estimators sum, over the n completion tokens,
+log p(x_i | a context) where part of the completion is masked (the prompt, i.e. every non-completion
+position, stays visible unless a prompt mask says otherwise); they differ in which contexts they read:
 
-- ``mean_field`` (d1 / diffu-GRPO): one forward with the whole completion masked: the m = 0 term only.
-  Biased unless the model ignores context, but one call and no variance from the completion mask.
-- ``coupled`` (DiffuCoder's coupled-GRPO): a random subset A of the completion of size k ~ U{0..n} and its
-  complement are masked in two passes, so every token is scored exactly once; weighting a token scored
-  with m masked completion positions by (n+1)/(2m) makes the weighted sum unbiased for the ELBO.
+- ``mean_field`` (d1 / diffu-GRPO): one forward with the whole completion masked, so every token is read
+  with no completion context. One model call, no randomness from the completion mask.
+- ``coupled`` (DiffuCoder's coupled-GRPO): a random subset A of the completion (size k ~ U{0..n}) is masked
+  in one pass and its complement in a second (batched into one forward of twice the rows), so every token
+  is scored exactly once, with the other pass's tokens visible. Its expectation is, per token, the mean
+  of log p over contexts with v other completion tokens visible, v drawn with P(v) = 2(n-v)/(n(n+1)); it
+  equals the exact log-likelihood for a model that ignores context, and against two independent masks
+  with the same marginals (the same expectation, the same cost) the coupling removes the variance that
+  comes from how many tokens each pass happens to score.
+
+Both agree with each other, and with any such context average, to within the model's sensitivity to
+context: if a logit moves by at most d when context changes, each log-probability moves by at most 2d.
 
 Each returns ``TokenLogProbs``: the sequence estimate is ``(logp * weight).sum(-1)``. Pure functions of a
 ``logits_fn`` (the model, or a toy in tests) and the masks, which callers draw with a seeded generator, so
@@ -56,15 +61,11 @@ def mean_field(logits_fn: LogitsFn, tokens: Tensor, completion: Tensor, mask_id:
 
 def coupled(logits_fn: LogitsFn, tokens: Tensor, completion: Tensor, mask_id: int, first: Tensor) -> TokenLogProbs:
     """Two passes in one batched forward: ``first`` (a subset of the completion) masked, then the rest of
-    the completion masked; each token is scored in the pass that masks it, weighted (n+1)/(2m)."""
+    the completion masked; each token is scored in the pass that masks it, once, weight 1."""
     first = first & completion
     second = completion & ~first
     both = score_masked(logits_fn, torch.cat([tokens, tokens]), torch.cat([first, second]), mask_id)
-    logp = both[: len(tokens)] + both[len(tokens):]
-    n = completion.sum(-1, keepdim=True).float()
-    m = torch.where(first, first.sum(-1, keepdim=True), second.sum(-1, keepdim=True)).float()
-    weight = torch.where(completion, (n + 1) / (2 * m.clamp_min(1)), torch.zeros_like(m))
-    return TokenLogProbs(logp, weight)
+    return TokenLogProbs(both[: len(tokens)] + both[len(tokens):], completion.float())
 
 
 def coupled_masks(completion: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -91,7 +91,7 @@ def tune(config: TuneConfig, resume: bool = False, prepared: Prepared | None = N
                 "rewards": [dataclasses.asdict(r) for r in config.rewards], "steps": fitted.trainer.global_step,
                 "group_size": config.group_size, "prompts_per_step": config.prompts_per_step,
                 "kl_coef": config.kl_coef, "kl_last": fitted.metrics.get("train/kl"),
-                "reward_last": fitted.metrics.get("train/reward"), "rollout": dataclasses.asdict(config.rollout),
+                "reward_last": fitted.metrics.get("train/reward"), "loss_last": fitted.metrics.get("train/loss"), "rollout": dataclasses.asdict(config.rollout),
                 "train_minutes": fitted.minutes, "tokens_per_s": fitted.tokens_per_s, "hardware": fitted.hardware, "precision": fitted.precision,
                 "base_meta": base.meta}
         tuned = Pretrained(model=prepared.module.policy.float(), tokenizer=base.tokenizer, domain=base.domain,
