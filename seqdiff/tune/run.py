@@ -14,7 +14,8 @@ import lightning as L
 import torch
 
 from seqdiff.checkpoint import Pretrained, from_pretrained, save_pretrained
-from seqdiff.train import fit
+from seqdiff.io import atomic_write_text
+from seqdiff.train import Fitted, fit
 from seqdiff.tune.config import TuneConfig
 from seqdiff.tune.module import StepData, TuneModule
 from seqdiff.tune.rewards import BoundReward, resolve
@@ -86,19 +87,25 @@ def tune(config: TuneConfig, resume: bool = False, prepared: Prepared | None = N
     export_dir = Path(config.export.dir or Path(tc.out_dir) / "model")
     if fitted.trainer.is_global_zero:
         base = prepared.pretrained
-        meta = {"domain": base.domain, "tuned_from": str(prepared.policy_path),
-                "reference": str(prepared.reference_path), "estimator": config.estimator,
-                "rewards": [dataclasses.asdict(r) for r in config.rewards], "steps": fitted.trainer.global_step,
-                "group_size": config.group_size, "prompts_per_step": config.prompts_per_step,
-                "kl_coef": config.kl_coef, "kl_last": fitted.metrics.get("train/kl"),
-                "reward_last": fitted.metrics.get("train/reward"), "loss_last": fitted.metrics.get("train/loss"), "rollout": dataclasses.asdict(config.rollout),
-                "train_minutes": fitted.minutes, "tokens_per_s": fitted.tokens_per_s, "hardware": fitted.hardware, "precision": fitted.precision,
-                "base_meta": base.meta}
+        meta = card_meta(config, prepared, fitted)
         tuned = Pretrained(model=prepared.module.policy.float(), tokenizer=base.tokenizer, domain=base.domain,
                            noise=base.noise, meta=meta)
         export_atomically(tuned, export_dir, getattr(torch, config.export.dtype))
-        (Path(tc.out_dir) / "tune_summary.json").write_text(json.dumps(meta, indent=1, default=str))
+        atomic_write_text(Path(tc.out_dir) / "tune_summary.json", json.dumps(meta, indent=1, default=str))
     return export_dir
+
+
+def card_meta(config: TuneConfig, prepared: Prepared, fitted: Fitted) -> dict:
+    """What the tuned folder's card records: rewards, estimator, steps, KL, reference, the base's card."""
+    m = fitted.metrics
+    return {"domain": prepared.pretrained.domain, "tuned_from": str(prepared.policy_path),
+            "reference": str(prepared.reference_path), "estimator": config.estimator,
+            "rewards": [dataclasses.asdict(r) for r in config.rewards], "steps": fitted.trainer.global_step,
+            "group_size": config.group_size, "prompts_per_step": config.prompts_per_step,
+            "kl_coef": config.kl_coef, "kl_last": m.get("train/kl"), "reward_last": m.get("train/reward"),
+            "loss_last": m.get("train/loss"), "rollout": dataclasses.asdict(config.rollout),
+            "train_minutes": fitted.minutes, "tokens_per_s": fitted.tokens_per_s, "hardware": fitted.hardware,
+            "precision": fitted.precision, "base_meta": prepared.pretrained.meta}
 
 
 def rollout_tokens(module: TuneModule) -> int:

@@ -33,7 +33,8 @@ def parses() -> Reward:
 
 def unit_tests(tests: str, timeout_s: float = 10.0, memory_mb: int = 1024, cpu_s: int = 10) -> Reward:
     if not tests.strip():
-        raise ValueError("unit_tests needs `tests`: Python source that imports `solution` and exits non-zero on failure")
+        raise ValueError("unit_tests needs `tests`: Python source that imports `solution` and exits non-zero "
+                         "on failure")
     limits = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb, cpu_s=cpu_s)
 
     def reward(texts: list[str], canvases: list[dict]) -> list[float]:

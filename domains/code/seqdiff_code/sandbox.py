@@ -12,8 +12,8 @@ What is enforced, and by what:
   confined (the interpreter and the standard library must load), so a program can read files this user
   can read; keep secrets out of reach of the trainer's user;
 - **no network**: a new network namespace with no interfaces (``unshare -n`` as root, ``unshare -rn``
-  otherwise, where user namespaces are allowed), and Landlock's TCP bind/connect denial (ABI >= 4); the child's ``socket.socket`` also raises
-  and no proxy variables are passed. Without both kernel mechanisms network is blocked only at the Python
+  otherwise, where user namespaces are allowed), and Landlock's TCP bind/connect denial (ABI >= 4); the
+  child's ``socket.socket`` also raises and no proxy variables are passed. Without both kernel mechanisms network is blocked only at the Python
   level, which native code can bypass; ``SandboxResult.confinement`` names what held for a run.
 ``run_python`` refuses to run (``SandboxUnavailable``) when Landlock is missing, unless told to allow it.
 """
@@ -94,7 +94,8 @@ def run_python(files: dict[str, str], main: str, limits: SandboxLimits = Sandbox
     if abi == 0 and not allow_unconfined_writes:
         raise SandboxUnavailable("this kernel has no Landlock (Linux >= 5.13 with landlock enabled), so the "
                                  "sandbox cannot keep a program's writes inside its directory")
-    confinement = ["rlimits", "python-socket"] + (["landlock-fs"] if abi else []) + (["landlock-net"] if abi >= 4 else [])
+    confinement = ["rlimits", "python-socket"] + (["landlock-fs"] if abi else [])
+    confinement += ["landlock-net"] if abi >= 4 else []
     prefix = list(network_prefix())
     if prefix:
         confinement.append("netns")

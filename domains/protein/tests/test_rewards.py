@@ -34,7 +34,8 @@ def test_the_repeat_penalty_spares_natural_sequences_and_outweighs_poly_lysine_c
     assert penalty([NATURAL], [{}]) == [0.0]
     assert penalty(["AAAAAA" + "CDEFGHIKLMNPQRSTVWY"], [{}])[0] == pytest.approx(-(2 + 10 * (6 / 25 - 0.2)))
     target = charge(NATURAL) + 2
-    total = [c + p for c, p in zip(net_charge(target)([NATURAL, poly_k], [{}] * 2), penalty([NATURAL, poly_k], [{}] * 2))]
+    seqs = [NATURAL, poly_k]
+    total = [c + p for c, p in zip(net_charge(target)(seqs, [{}] * 2), penalty(seqs, [{}] * 2))]
     assert total[0] > total[1]  # poly-K overshoots the charge and pays for its run and composition
 
 
