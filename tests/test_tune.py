@@ -165,7 +165,7 @@ def test_kl_to_the_reference_is_zero_at_step_zero(tmp_path, estimator):
     from seqdiff.tune.run import prepare
 
     out = prepare(_config(tmp_path, estimator=estimator, kl_coef=0.5)).module.step_outcome(0)
-    assert float(out.loss.kl) == 0.0
+    assert float(out.loss.kl.detach()) == 0.0
     assert len(out.texts) == 8 and all(set(t) <= set("abc") for t in out.texts)
 
 
@@ -249,3 +249,16 @@ def test_an_unknown_reward_is_a_usage_error_before_anything_runs(tmp_path, capsy
         main(["tune", "--config", _write_yaml(tmp_path, reward, "unknown")])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "unknown").exists()
+
+
+@pytest.mark.parametrize("name", ["tune-protein-charge.yaml", "tune-code-parse.yaml"])
+def test_the_shipped_configs_load_with_their_bounds_checked(name):
+    from pathlib import Path
+
+    from seqdiff.tune.config import load_config
+
+    path = Path(__file__).resolve().parents[1] / "configs" / name
+    config = load_config(path)
+    assert config.rewards and config.estimator in ("mean_field", "coupled")
+    with pytest.raises(ValueError, match="group_size=1"):
+        load_config(path, ["group_size=1"])
