@@ -12,6 +12,7 @@ from typing import Sequence
 
 from seqdiff import __version__
 from seqdiff.serve import command as serve_command
+from seqdiff.tune import command as tune_command
 
 
 class UsageError(Exception):
@@ -161,6 +162,7 @@ def build_parser(with_domains: bool = True) -> argparse.ArgumentParser:
     sub.add_parser("domains", help="list installed domains with their versions").set_defaults(func=_cmd_domains)
     _add_train_parser(sub)
     _add_distill_parser(sub)
+    tune_command.add_parser(sub)
     serve_command.add_parser(sub, with_domains)
     sub.choices["serve"].set_defaults(func=_cmd_serve)
     _add_bench_parser(sub)

@@ -32,6 +32,9 @@ class Problem:
 
 Check = Callable[[str], list[Problem]]  # an output's text -> its problems (empty: valid)
 Scorer = Callable[[list[str]], list[float]]  # outputs' texts -> one score each (the domain documents its sense)
+# (rollout texts, the canvases they started from with ``output`` ids added) -> one reward each, higher better
+Reward = Callable[[list[str], list[dict]], list[float]]
+RewardFactory = Callable[..., Reward]  # the options of a tune config's reward entry -> the reward
 
 
 @runtime_checkable
@@ -58,6 +61,11 @@ class Domain(Protocol):
     def scorers(self, device: str = "cpu") -> dict[str, Scorer]:
         """Named scoring functions; models they load go on ``device``. May be empty when an optional
         scorer is not installed."""
+
+    def rewards(self) -> dict[str, RewardFactory]:
+        """Named reward factories for ``seqdiff tune`` (see ``seqdiff.tune.rewards``): each is called with
+        its config entry's options and returns a ``Reward``. Rewards that run untrusted code (a model's
+        program under unit tests) must run it outside this process. May be empty."""
 
     def bench_spec(self, tokenizer: Tokenizer) -> "BenchSpec":
         """What ``seqdiff bench`` runs for this domain's models (see ``seqdiff.bench.BenchSpec``)."""

@@ -51,6 +51,13 @@ class ToyDomain:
     def scorers(self, device: str = "cpu") -> dict:
         return {}
 
+    def rewards(self) -> dict:
+        """``letter_fraction(letter="a")``: the share of a rollout's letters that are ``letter``."""
+        def letter_fraction(letter: str = "a"):
+            return lambda texts, canvases: [t.count(letter) / max(1, len(t)) for t in texts]
+
+        return {"letter_fraction": letter_fraction}
+
     def bench_spec(self, tokenizer: CharTokenizer):
         """Unconditional canvases framed by eos like the training data, and the fraction of outputs that are
         one of the training patterns as its quality column."""

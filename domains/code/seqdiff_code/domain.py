@@ -66,6 +66,12 @@ class CodeDomain:
 
         return {"compiles": lambda sources: [float(compiles(s)) for s in sources]}
 
+    def rewards(self) -> dict:
+        """``parses`` (CPython compiles the filled file) and ``unit_tests`` (sandboxed; seqdiff_code.rewards)."""
+        from seqdiff_code.rewards import FACTORIES
+
+        return dict(FACTORIES)
+
     def add_commands(self, subparsers: argparse._SubParsersAction) -> None:
         from seqdiff_code.cli import add_infill_command
 

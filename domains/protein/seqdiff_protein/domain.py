@@ -62,6 +62,12 @@ class ProteinDomain:
         scorer = self._scorers[key]
         return {"pppl": scorer} if scorer is not None else {}
 
+    def rewards(self) -> dict:
+        """``net_charge``, ``hydrophobic_fraction``, ``pll`` and ``repeat_penalty`` (seqdiff_protein.rewards)."""
+        from seqdiff_protein.rewards import FACTORIES
+
+        return dict(FACTORIES)
+
     def bench_spec(self, tokenizer):
         """Unconditional ``<cls> masks <eos>`` canvases, EvoDiff-OADM's random one-token baseline, only the 20
         standard residues emitted, the pseudo-perplexity scorer and natural held-out sequences as reference."""

@@ -1,0 +1,80 @@
+"""The code domain's tune rewards and the sandbox its unit-test reward runs in: the program cannot
+write outside its temporary directory, reach the network, or outlive its timeout."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqdiff.plugins import load_domain
+from seqdiff_code.rewards import filled_source, parses, unit_tests
+from seqdiff_code.sandbox import SandboxLimits, landlock_abi, run_python
+from seqdiff_code.tasks import InfillTask
+
+needs_landlock = pytest.mark.skipif(landlock_abi() == 0, reason="this kernel has no Landlock")
+
+
+def test_the_domain_declares_its_rewards_through_the_hook():
+    assert set(load_domain("code").rewards()) == {"parses", "unit_tests"}
+
+
+def test_parses_judges_the_full_file_of_an_infill_task():
+    task = InfillTask("single", "x.py", 2, 1, "def f(x):\n", "    return x\n", "\nprint(f(1))\n")
+    canvases = [{"task": task, "editable_text": "    return x + 1\n"}, {"task": task, "editable_text": "  return (\n"}]
+    assert filled_source("ignored", canvases[0]) == "def f(x):\n    return x + 1\n\nprint(f(1))\n"
+    assert parses()(["", ""], canvases) == [1.0, 0.0]
+    assert parses()(["x = 1\n", "x = = 1\n"], [{}, {}]) == [1.0, 0.0]
+
+
+@needs_landlock
+def test_the_sandbox_cannot_write_outside_its_temporary_directory(tmp_path):
+    canary = tmp_path / "canary.txt"
+    existing = tmp_path / "existing.txt"
+    existing.write_text("keep")
+    program = f"""
+import os
+open("inside.txt", "w").write("ok")
+for attempt in (lambda: open({str(canary)!r}, "w"), lambda: open({str(existing)!r}, "a"),
+                lambda: os.remove({str(existing)!r}), lambda: os.mkdir({str(tmp_path / 'newdir')!r})):
+    try:
+        attempt()
+        print("ESCAPED")
+    except OSError as err:
+        print("blocked", err.errno)
+print(open("inside.txt").read())
+"""
+    result = run_python({"main.py": program}, "main.py")
+    assert result.passed and "landlock-fs" in result.confinement
+    assert "ESCAPED" not in result.stdout and result.stdout.count("blocked") == 4 and "ok" in result.stdout
+    assert not canary.exists() and existing.read_text() == "keep" and not (tmp_path / "newdir").exists()
+
+
+@needs_landlock
+def test_the_sandbox_blocks_the_network_and_kills_at_its_timeout():
+    program = """
+import _socket
+try:
+    s = _socket.socket()
+    s.connect(("127.0.0.1", 9))
+    print("CONNECTED")
+except OSError as err:
+    print("blocked")
+"""
+    result = run_python({"main.py": program}, "main.py")
+    assert "blocked" in result.stdout and "CONNECTED" not in result.stdout
+    hung = run_python({"main.py": "while True:\n    pass\n"}, "main.py", SandboxLimits(timeout_s=0.5))
+    assert hung.timed_out and not hung.passed and hung.returncode is None
+
+
+@needs_landlock
+def test_the_sandbox_limits_memory():
+    result = run_python({"main.py": "x = bytearray(400 * 2**20)\n"}, "main.py", SandboxLimits(memory_mb=200))
+    assert not result.passed and "MemoryError" in result.stderr
+
+
+@needs_landlock
+def test_unit_tests_reward_passing_and_failing_programs_in_the_sandbox():
+    reward = unit_tests("import solution\nassert solution.f(2) == 4\n", timeout_s=5)
+    assert reward(["def f(x):\n    return 2 * x\n", "def f(x):\n    return x\n", "def f(x):\n  while 1: pass\n"],
+                  [{}, {}, {}]) == [1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="needs `tests`"):
+        unit_tests("  ")
