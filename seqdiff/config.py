@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from typing import Any, Literal, Mapping, TypeVar, Union
@@ -29,6 +30,10 @@ class ConfigError(ValueError):
     def __init__(self, field: str, value: Any, problem: str):
         self.field, self.value, self.problem = field, value, problem
         super().__init__(f"{field}={value!r} {problem}")
+
+
+# a number in exponent notation without a dot (3e-4, 1E5), which PyYAML's YAML 1.1 resolver leaves a string
+YAML_EXPONENT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
@@ -117,6 +122,8 @@ def _convert_scalar(kind: Any, value: Any, name: str, metadata: Mapping[str, Any
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif kind is float:
+        if isinstance(value, str) and YAML_EXPONENT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 (PyYAML) reads 3e-4 as a string; it is meant as a number
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = float(value)
             if not math.isfinite(value) and metadata.get("finite", True):

@@ -104,3 +104,18 @@ def test_direct_construction_is_validated_too():
         Outer(num_designs=0)
     with pytest.raises(ConfigError, match=r"^inner.temperature=nan must be a finite number$"):
         Outer(inner=Inner(temperature=float("nan")))
+
+
+@pytest.mark.parametrize("text,number", [("3e-4", 3e-4), ("1E5", 1e5), ("-2.5e3", -2500.0)])
+def test_exponent_strings_from_yaml_are_numbers(text, number):
+    """PyYAML reads ``lr: 3e-4`` as the string '3e-4'; a float field takes it as the number it means."""
+    import yaml
+
+    assert yaml.safe_load(f"t: {text}")["t"] in (text, number)
+    if 0 <= number <= 10:
+        assert from_dict(Inner, {"temperature": text}).temperature == number
+    else:
+        with pytest.raises(ConfigError, match="inner|temperature"):
+            from_dict(Inner, {"temperature": text})
+    with pytest.raises(ConfigError, match="must be a number"):
+        from_dict(Inner, {"temperature": "three"})
