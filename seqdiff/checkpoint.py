@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from seqdiff.families.chat import ChatTemplate
-from seqdiff.io import atomic_write_text
+from seqdiff.io import MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES, atomic_write_text, check_file_size
 from seqdiff.model import Denoiser, DenoiserConfig
 from seqdiff.noise import NoiseConfig
 from seqdiff.tokenizer import TOKENIZER_FILE, CharTokenizer, Tokenizer
@@ -71,20 +71,9 @@ def model_card(pretrained: Pretrained) -> str:
     return "\n".join(lines) + "\n"
 
 
-MAX_CONFIG_BYTES = 4 << 20  # config.json: a few kB in practice
-MAX_TOKENIZER_BYTES = 64 << 20  # tokenizer.json: a 100k-token BPE file is about 10 MB
-
-
-def _check_size(path: Path, limit: int) -> None:
-    """A folder's JSON file must be a regular file of sane size before it is read (a link to /dev/zero, or a
-    file of gigabytes, would be read into memory)."""
-    if path.exists() and (not path.is_file() or path.stat().st_size > limit):
-        raise ValueError(f"{path} is not a regular file of at most {limit} bytes; re-export the model folder")
-
-
 def load_tokenizer(directory: Path, domain: str | None) -> Tokenizer:
     path = directory / TOKENIZER_FILE
-    _check_size(path, MAX_TOKENIZER_BYTES)
+    check_file_size(path, MAX_TOKENIZER_BYTES)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: a model folder needs its tokenizer file")
     try:
@@ -146,7 +135,7 @@ def load_weights(config: DenoiserConfig, files: list[Path], rename: Callable[[st
 
 def _read_config(directory: Path) -> dict:
     config_path = directory / CONFIG_FILE
-    _check_size(config_path, MAX_CONFIG_BYTES)
+    check_file_size(config_path, MAX_CONFIG_BYTES)
     try:
         config = json.loads(config_path.read_text())
     except FileNotFoundError:

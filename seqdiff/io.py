@@ -1,4 +1,5 @@
-"""Atomic file writes: a temp file in the same folder, fsync, then ``os.replace``."""
+"""Atomic file writes (a temp file in the same folder, fsync, then ``os.replace``) and bounded reads of a
+model folder's small files."""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+MAX_CONFIG_BYTES = 4 << 20  # config.json, tokenizer_config.json, a chat template: a few kB in practice
+MAX_TOKENIZER_BYTES = 64 << 20  # tokenizer.json: a 100k-token BPE file is about 10 MB
+
+
+def check_file_size(path: Path, limit: int) -> None:
+    """A folder's JSON or text file must be a regular file of sane size before it is read (a link to
+    /dev/zero, or a file of gigabytes, would be read into memory)."""
+    path = Path(path)
+    if path.exists() and (not path.is_file() or path.stat().st_size > limit):
+        raise ValueError(f"{path} is not a regular file of at most {limit} bytes; re-export the model folder")

@@ -130,6 +130,19 @@ def test_folder_files_that_are_devices_or_huge(tmp_path, name):
         from_pretrained(folder)
 
 
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokenizer_config.json"])
+def test_hugging_face_folder_files_that_are_devices(tmp_path, name):
+    """The same bound on a Hugging Face folder's tokenizer files (they load through seqdiff.families)."""
+    pytest.importorskip("transformers")
+    from seqdiff.families.testing import make_llada
+
+    folder, _ = make_llada(tmp_path / "llada")
+    (folder / name).unlink()
+    (folder / name).symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        from_pretrained(folder)
+
+
 def test_serve_with_an_unusable_model_folder_exits_2(tmp_path):
     """A real ``seqdiff serve`` process: it exits 2 at once instead of answering 503 forever."""
     folder = _folder_with(tmp_path, raw="[1, 2]")

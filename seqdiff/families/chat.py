@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqdiff.io import MAX_CONFIG_BYTES, check_file_size
+
 
 class ChatTemplateError(ValueError):
     """The folder's chat template is missing, malformed or raised while rendering."""
@@ -45,6 +47,7 @@ def load_chat_template(directory: Path) -> ChatTemplate | None:
     """The folder's chat template, or None when it has none."""
     config_path = directory / "tokenizer_config.json"
     config = {}
+    check_file_size(config_path, MAX_CONFIG_BYTES)
     if config_path.is_file():
         try:
             config = json.loads(config_path.read_text())
@@ -55,6 +58,7 @@ def load_chat_template(directory: Path) -> ChatTemplate | None:
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
         template = named.get("default")
     jinja_file = directory / "chat_template.jinja"
+    check_file_size(jinja_file, MAX_CONFIG_BYTES)
     if template is None and jinja_file.is_file():
         template = jinja_file.read_text()
     if template is None:

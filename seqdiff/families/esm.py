@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from seqdiff.families.keys import KeyMap
+from seqdiff.io import MAX_TOKENIZER_BYTES, check_file_size
 from seqdiff.model import DenoiserConfig
 from seqdiff.tokenizer import CharTokenizer
 
@@ -65,6 +66,7 @@ def to_config(hf: dict, get) -> DenoiserConfig:
 
 def read_vocab(directory: Path) -> tuple[str, ...]:
     path = directory / "vocab.txt"
+    check_file_size(path, MAX_TOKENIZER_BYTES)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: an ESM folder needs its vocab.txt (one token per line)")
     return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())

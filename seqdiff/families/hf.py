@@ -13,6 +13,7 @@ import torch
 from seqdiff.checkpoint import Pretrained, load_weights
 from seqdiff.families import FAMILIES, supported
 from seqdiff.families.chat import load_chat_template
+from seqdiff.io import MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES, check_file_size
 from seqdiff.noise import NoiseConfig
 from seqdiff.tokenizer import HFTokenizer
 
@@ -31,6 +32,7 @@ def is_hf_folder(config: dict) -> bool:
 def weight_files(directory: Path) -> list[Path]:
     """The folder's safetensors files: the shards named by the index, else model.safetensors."""
     index = directory / INDEX_FILE
+    check_file_size(index, MAX_CONFIG_BYTES)
     if index.is_file():
         try:
             names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
@@ -64,6 +66,7 @@ def _special_tokens(directory: Path) -> dict:
     """Special-token strings from tokenizer_config.json, else special_tokens_map.json."""
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         path = directory / name
+        check_file_size(path, MAX_CONFIG_BYTES)
         if path.is_file():
             try:
                 data = json.loads(path.read_text())
@@ -97,6 +100,7 @@ def _tokenizer(directory: Path, family, hf: dict):
         hf = _special_ids(directory, hf, lambda t: vocab.index(t) if t in vocab else None)
         return hf, lambda cfg: family.make_tokenizer(vocab, cfg, hf)
     path = directory / "tokenizer.json"
+    check_file_size(path, MAX_TOKENIZER_BYTES)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: a {family.MODEL_TYPE!r} folder needs its tokenizer.json")
     from tokenizers import Tokenizer as RustTokenizer
