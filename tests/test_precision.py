@@ -114,3 +114,15 @@ def test_bf16_model_hands_float32_logits_to_hooks_and_samplers(bf16_model):
     out = _decode(BlockwiseSampler(INNERS["confidence"](), 5), bf16_model, CacheOptions("dual"), logits_hook=hook)
     assert set(seen) == {torch.float32}
     assert torch.isfinite(out.token_logprob).all()
+
+
+@pytest.mark.parametrize("argv", [["bench", "--model", "protein"], ["generate", "--model", "m", "--prompt", "p"],
+                                  ["serve"], ["design-protein", "--length", "50", "--out", "o"], ["infill"]])
+def test_inference_commands_default_to_auto_and_accept_float32(argv):
+    from seqdiff.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(argv).dtype == "auto"
+    assert parser.parse_args(argv + ["--dtype", "float32"]).dtype == "float32"
+    with pytest.raises(SystemExit):
+        parser.parse_args(argv + ["--dtype", "half"])

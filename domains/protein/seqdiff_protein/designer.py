@@ -59,7 +59,7 @@ class ProteinDesigner:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu", esm_model: str | None = "bundled",
-                        esm_download: bool = False, dtype="float32") -> "ProteinDesigner":
+                        esm_download: bool = False, dtype: str = "float32") -> "ProteinDesigner":
         """``path``: a seqdiff model folder (default: the bundled model), a fair-esm ESM-2 name or ``.pt``;
         ``dtype``: the generator's (``"auto"``: ``seqdiff.precision``); scorers stay float32."""
         from seqdiff_protein.loading import load_generator

@@ -9,7 +9,8 @@ from seqdiff_protein.alphabet import ESM_TOKENS
 from seqdiff_protein.design_config import DesignInputError
 
 
-def load_generator(path: str | Path | None, device: str = "cpu", download: bool = False, dtype="float32"):
+def load_generator(path: str | Path | None, device: str = "cpu", download: bool = False,
+                   dtype: str = "float32"):
     """(Denoiser, noise config, name, path-or-None) for ``--model``: a seqdiff folder (default: bundled), or a
     fair-esm ESM-2 name / ``.pt`` checkpoint converted into a Denoiser; weights in ``dtype`` (a ``--dtype``
     choice or a torch dtype, see ``seqdiff.precision``)."""
