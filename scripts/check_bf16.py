@@ -64,22 +64,23 @@ def code_rows(n_tasks: int) -> list[dict]:
     return rows
 
 
-def big_rows(length: int, reps: int = 3) -> list[dict]:
+def big_rows(length: int, reps: int = 5) -> list[dict]:
     from seqdiff.model import Denoiser, DenoiserConfig
 
     torch.manual_seed(0)
     model = Denoiser(DenoiserConfig(vocab_size=33, pad_id=1, mask_id=32, d_model=512, n_layers=12, n_heads=8)).eval()
     x = torch.randint(4, 29, (1, length))
     x[:, torch.rand(length) < 0.5] = 32  # half masked, as mid-way through decoding
-    rows, logits = [], {}
-    for dtype in DTYPES:
-        model.to(getattr(torch, dtype))
-        with torch.inference_mode():
-            logits[dtype] = model(x).float()
-            start = time.perf_counter()
-            for _ in range(reps):
-                model(x)
-        rows.append({"check": f"12x512 {dtype}", "ms/forward": 1000 * (time.perf_counter() - start) / reps})
+    logits, best = {}, {dtype: float("inf") for dtype in DTYPES}
+    with torch.inference_mode():
+        for rep in range(reps + 1):  # alternating dtypes, best of reps: a busy machine slows both alike
+            for dtype in DTYPES:
+                model.to(getattr(torch, dtype))
+                start = time.perf_counter()
+                logits[dtype] = model(x).float()
+                if rep:  # the first round warms up
+                    best[dtype] = min(best[dtype], time.perf_counter() - start)
+    rows = [{"check": f"12x512 {dtype}", "ms/forward": 1000 * best[dtype]} for dtype in DTYPES]
     agree = (logits["float32"].argmax(-1) == logits["bfloat16"].argmax(-1)).float().mean().item()
     drift = (logits["float32"] - logits["bfloat16"]).abs().max().item()
     rows[-1]["note"] = f"argmax agrees at {agree:.1%} of positions, max |logit diff| {drift:.3f}"
