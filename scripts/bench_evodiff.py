@@ -120,7 +120,8 @@ def main() -> None:
             ours.to(DTYPES[dtype])
             time_ancestral(ours, tok, 2, 16, 1)  # warm-up
             for steps in (int(s) for s in args.steps.split(",")):
-                rows.append((f"seqdiff 12x512 ancestral-{steps}", dtype, time_ancestral(ours, tok, steps, length, batch)))
+                wall = time_ancestral(ours, tok, steps, length, batch)
+                rows.append((f"seqdiff 12x512 ancestral-{steps}", dtype, wall))
             rows.append(("seqdiff design-protein default (6.4M)", dtype, time_default_path(dtype, length, batch)))
         for name, dtype, wall in rows:
             rate = batch * length / wall
