@@ -267,21 +267,22 @@ def table(rows: list[dict], columns: Sequence[str] = BASE_COLUMNS) -> str:
     return "\n".join(lines)
 
 
-def resolve_model(spec: str, device="cpu"):
-    """A model folder, or a domain name whose bundled default model is used. Returns (pretrained, domain)."""
+def resolve_model(spec: str, device="cpu", dtype: str | torch.dtype = torch.float32):
+    """A model folder, or a domain name whose bundled default model is used, its weights in ``dtype`` (a
+    ``--dtype`` choice or a torch dtype). Returns (pretrained, domain)."""
     from seqdiff.checkpoint import from_pretrained
     from seqdiff.plugins import load_domain
 
     path = Path(spec)
     if path.exists():
-        pretrained = from_pretrained(path, device=device)
+        pretrained = from_pretrained(path, device=device, dtype=dtype)
         domain = load_domain(pretrained.domain) if pretrained.domain else None
         return pretrained, domain
     domain = load_domain(spec)
     folder = domain.default_model()
     if folder is None:
         raise LookupError(f"domain {spec!r} ships no bundled model; pass --model with a model folder")
-    return from_pretrained(folder, device=device), domain
+    return from_pretrained(folder, device=device, dtype=dtype), domain
 
 
 def write_json(rows: list[dict], path: str | Path) -> None:
@@ -307,24 +308,25 @@ def select(configs: list[BenchConfig], only: str | None) -> list[BenchConfig]:
 
 def main_bench(model: str, length: int, batch_size: int, json_path: str | None, designs: int | None = None,
                seed: int = 0, kind: str = "full", device: str = "cpu", only: str | None = None,
-               plot_path: str | None = None, compare: Sequence[str] = ()) -> list[dict]:
+               plot_path: str | None = None, compare: Sequence[str] = (), dtype: str = "float32") -> list[dict]:
     """Bench ``model``, then each ``compare`` folder (e.g. distilled students) on the same canvases and
     seeds; with ``compare`` every row names its model and the reference row comes once, last."""
-    pretrained, domain = resolve_model(model, device)
+    pretrained, domain = resolve_model(model, device, dtype)
     spec = spec_of(domain, pretrained.tokenizer)
     configs = select(grid(spec, length, kind), only)
     start = time.perf_counter()
     rows = []
     for i, name in enumerate([model, *compare]):
         if i:
-            pretrained = _same_domain(resolve_model(name, device)[0], domain, pretrained.tokenizer, name)
+            pretrained = _same_domain(resolve_model(name, device, dtype)[0], domain, pretrained.tokenizer, name)
         part = bench(pretrained.model, pretrained.tokenizer, domain, length=length, batch_size=batch_size,
                      designs=designs, seed=seed, kind=kind, configs=configs, device=device,
                      reference=i == len(compare))
         rows += [{"model": name if r["config"] != "reference" else None, **r} if compare else r for r in part]
     print(f"model: {pretrained.path if not compare else ', '.join([model, *compare])} (domain "
           f"{pretrained.domain}); length {length}, batch {batch_size}, "
-          f"{rows[0]['designs']} designs, seed {seed}, device {device}, torch threads "
+          f"{rows[0]['designs']} designs, seed {seed}, device {device}, "
+          f"{str(next(pretrained.model.parameters()).dtype).removeprefix('torch.')}, torch threads "
           f"{torch.get_num_threads()}, {time.perf_counter() - start:.1f} s")
     columns = (("model",) if compare else ()) + spec.columns()
     print(table(rows, columns))

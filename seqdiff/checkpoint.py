@@ -20,6 +20,7 @@ from seqdiff.families.chat import ChatTemplate
 from seqdiff.io import MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES, atomic_write_text, check_file_size
 from seqdiff.model import Denoiser, DenoiserConfig
 from seqdiff.noise import NoiseConfig
+from seqdiff.precision import resolve_dtype
 from seqdiff.tokenizer import TOKENIZER_FILE, CharTokenizer, Tokenizer
 
 CONFIG_FILE = "config.json"
@@ -148,9 +149,10 @@ def _read_config(directory: Path) -> dict:
 
 
 def from_pretrained(path: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> Pretrained:
+                    dtype: torch.dtype | str = torch.float32) -> Pretrained:
     """Load a model folder: one written by ``save_pretrained``, or a Hugging Face folder of a supported
-    family (LLaDA, Dream, ESM-2/DPLM). Errors say which file is wrong and why."""
+    family (LLaDA, Dream, ESM-2/DPLM). Errors say which file is wrong and why. ``dtype`` is a torch dtype
+    or a ``--dtype`` choice; ``"auto"`` asks ``seqdiff.precision`` with the model's width."""
     directory = Path(path)
     if not directory.is_dir():
         raise FileNotFoundError(f"model folder {str(path)!r} does not exist (expected a folder with "
@@ -161,6 +163,8 @@ def from_pretrained(path: str | Path, device: str | torch.device = "cpu",
         from seqdiff.families.hf import is_hf_folder, load_hf_folder
 
         if is_hf_folder(config):
+            width = config.get("hidden_size")
+            dtype = resolve_dtype(dtype, device, width if isinstance(width, int) else None)
             return load_hf_folder(directory, config, device=device, dtype=dtype)
         raise ValueError(f"{config_path} is not a seqdiff model config (format={config.get('format')!r}) nor a "
                          f"Hugging Face one (no model_type)")
@@ -172,6 +176,7 @@ def from_pretrained(path: str | Path, device: str | torch.device = "cpu",
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing")
+    dtype = resolve_dtype(dtype, device, model_config.d_model)
     model = load_weights(model_config, [weights], device=device, dtype=dtype)
     return Pretrained(model=model, tokenizer=load_tokenizer(directory, config.get("domain")),
                       domain=config.get("domain"), noise=noise, meta=config.get("meta", {}), path=directory)

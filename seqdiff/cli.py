@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from seqdiff import __version__
+from seqdiff.precision import add_dtype_argument
 from seqdiff.serve import command as serve_command
 from seqdiff.tune import command as tune_command
 
@@ -123,23 +124,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     try:
         main_bench(args.model, args.length, args.batch_size, args.json, designs=args.designs, seed=args.seed,
                    kind=args.grid, device=args.device, only=args.only, plot_path=args.plot,
-                   compare=[f for f in (args.compare or "").split(",") if f])
+                   compare=[f for f in (args.compare or "").split(",") if f], dtype=args.dtype)
     except (LookupError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    import torch
-
     from seqdiff.checkpoint import from_pretrained
     from seqdiff.generation import generate
 
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     set_threads(args.threads)
     check_device(args.device)
     try:
-        pretrained = from_pretrained(args.model, device=args.device, dtype=dtypes[args.dtype])
+        pretrained = from_pretrained(args.model, device=args.device, dtype=args.dtype)
         result = generate(pretrained, args.prompt, max_new_tokens=args.max_new_tokens, steps=args.steps,
                           block_length=args.block_length, threshold=args.threshold, cache=args.cache,
                           temperature=args.temperature, seed=args.seed, chat=args.chat)
@@ -214,6 +212,7 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated regular expressions: keep the grid's configurations whose name one "
                         "matches (--only ancestral, --only '^ancestral-(32|8)$'); the naive baseline always runs")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_dtype_argument(p)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_bench)
 
@@ -237,8 +236,7 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
-                   help="weights are loaded straight into this dtype (default float32)")
+    add_dtype_argument(p, extra=("float16",))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_generate)
 

@@ -212,10 +212,11 @@ class Denoise:
 
 def _rows_forward(model, x: Tensor, rows: Tensor | None, **kwargs) -> Tensor:
     """The model on ``x[rows]`` (all rows when None); rows left out get zero logits, which no sampler reads
-    since they hold no masked position."""
+    since they hold no masked position. Float32 whatever the weights' dtype: hooks, softmax and log-probs
+    stay robust with a bf16 model."""
     if rows is None:
-        return model(x, **kwargs)
-    sub = model(x[rows], **kwargs)
+        return model(x, **kwargs).float()
+    sub = model(x[rows], **kwargs).float()
     out = sub.new_zeros((x.shape[0],) + tuple(sub.shape[1:]))
     out[rows] = sub
     return out

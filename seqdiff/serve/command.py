@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from seqdiff.precision import add_dtype_argument
 from seqdiff.serve.contribution import ServeContribution, ServeOptions, positive_int
 
 
@@ -47,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction, with_domains: bool) -> None:
                    help="a model folder; it goes to the domain its config.json names (repeatable, one per "
                         "domain; default: each domain's bundled model)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_dtype_argument(p)
     p.add_argument("--allow-remote", action="store_true", help="allow a --host that is not loopback")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on every route but /health")
     p.add_argument("--threads", type=positive_int, default=1,
@@ -120,7 +122,8 @@ def select(args: argparse.Namespace) -> tuple[list[ServeContribution], dict[str,
     if not wanted:
         raise ValueError("no installed domain contributes routes (pip install -e domains/code -e domains/protein)")
     chosen = [available[name] for name in wanted]
-    options = {c.name: ServeOptions(model=models.get(domain), device=args.device, args=args)
+    options = {c.name: ServeOptions(model=models.get(domain), device=args.device,
+                                  dtype=args.dtype, args=args)
                for domain, c in zip(wanted, chosen)}
     return chosen, options
 

@@ -19,11 +19,13 @@ BatchFn = Callable[[list, Callable[[], bool]], list]
 @dataclass(frozen=True)
 class ServeOptions:
     """What a contribution's loader is told. ``model``: the folder ``--model`` routed to this domain (by the
-    ``domain`` field of its config.json), None for the domain's bundled model; ``args``: the parsed
-    ``seqdiff serve`` arguments, the contribution's own among them (their defaults outside the CLI)."""
+    ``domain`` field of its config.json), None for the domain's bundled model; ``dtype``: the weights'
+    ``--dtype`` choice; ``args``: the parsed ``seqdiff serve`` arguments, the contribution's own among them
+    (their defaults outside the CLI)."""
 
     model: Path | None = None
     device: str = "cpu"
+    dtype: str = "float32"  # a --dtype choice (seqdiff.precision); `seqdiff serve` defaults to auto
     args: argparse.Namespace = field(default_factory=argparse.Namespace)
 
 

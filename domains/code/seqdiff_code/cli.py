@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+from seqdiff.precision import add_dtype_argument
 from seqdiff_code.infill import DEFAULT_THREADS, MAX_CANDIDATES, MAX_TOKENS_LIMIT
 
 MAX_REMASK_ROUNDS = 64  # each round decodes the candidates again: a bound on the work one command does
@@ -53,6 +54,7 @@ def add_infill_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--language", default=None, help="tree-sitter grammar (default: from the file name, else python)")
     p.add_argument("--model", help="model folder (default: the bundled code model)")
     p.add_argument("--device", default="cpu")
+    add_dtype_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (text, valid, nfe, wall_s, ...)")
     p.set_defaults(func=run_infill)
 
@@ -141,7 +143,8 @@ def run_infill(args: argparse.Namespace) -> int:
     from seqdiff_code.infill import CodeInfiller, InfillDecoding
 
     try:
-        infiller = CodeInfiller.from_pretrained(args.model, device=args.device, max_remask_rounds=args.remask_rounds,
+        infiller = CodeInfiller.from_pretrained(args.model, device=args.device, dtype=args.dtype,
+                                                max_remask_rounds=args.remask_rounds,
                                                 decoding=InfillDecoding(tokens_per_step=args.tokens_per_step or None))
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(f"--model {args.model or '(bundled)'}: {err}") from None

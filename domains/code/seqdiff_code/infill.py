@@ -229,10 +229,10 @@ class CodeInfiller:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
-                        **kwargs) -> "CodeInfiller":
+                        dtype: str | torch.dtype = "float32", **kwargs) -> "CodeInfiller":
         """Load a model folder: a seqdiff code model or a Hugging Face text diffusion LM (LLaDA, Dream-Coder,
         DiffuCoder: the gap is masks between prefix and suffix, no FIM tokens needed); ``None`` = the bundled
-        model (FileNotFoundError if it is not installed)."""
+        model (FileNotFoundError if it is not installed). ``dtype``: see ``seqdiff.precision``."""
         from seqdiff.checkpoint import from_pretrained
 
         if path is None:
@@ -242,7 +242,7 @@ class CodeInfiller:
             if path is None:
                 raise FileNotFoundError("the bundled code model is not installed "
                                         "(domains/code/seqdiff_code/models/code-small); pass a model folder")
-        pretrained = from_pretrained(path, device=device)
+        pretrained = from_pretrained(path, device=device, dtype=dtype)
         if pretrained.domain not in ("code", None):  # None: a text model (LLaDA, Dream-Coder, DiffuCoder, ...)
             raise ValueError(f"model folder {str(path)!r} is a {pretrained.domain!r} model, not a code model")
         return cls(pretrained, device=device, **kwargs)

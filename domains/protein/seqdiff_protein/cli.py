@@ -41,6 +41,8 @@ examples:
 """
 
 def add_design_command(sub: argparse._SubParsersAction) -> None:
+    from seqdiff.precision import add_dtype_argument
+
     p = sub.add_parser("design-protein", help="design proteins (unconditional or motif scaffolding)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to design")
@@ -83,6 +85,7 @@ def add_design_command(sub: argparse._SubParsersAction) -> None:
                    help="FASTA for the nearest-training-identity column (default: the training split of the "
                         "model's data when present; none to skip)")
     m.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    add_dtype_argument(m)
     m.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)")
     m.add_argument("--batch-size", type=int, default=D.batch_size,
@@ -162,7 +165,7 @@ def run_design(args: argparse.Namespace) -> int:
     try:
         _check_out(args, out)
         designer = ProteinDesigner.from_pretrained(args.model, device=args.device, esm_model=args.esm_model,
-                                                   esm_download=args.esm_download)
+                                                   esm_download=args.esm_download, dtype=args.dtype)
         previous = load_previous(out, config, designer) if args.resume and (out / "designs.fasta").exists() else []
 
         def write(result):

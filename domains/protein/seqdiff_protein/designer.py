@@ -59,11 +59,12 @@ class ProteinDesigner:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu", esm_model: str | None = "bundled",
-                        esm_download: bool = False) -> "ProteinDesigner":
-        """``path``: a seqdiff model folder (default: the bundled model), a fair-esm ESM-2 name or ``.pt``."""
+                        esm_download: bool = False, dtype: str = "float32") -> "ProteinDesigner":
+        """``path``: a seqdiff model folder (default: the bundled model), a fair-esm ESM-2 name or ``.pt``;
+        ``dtype``: the generator's (``"auto"``: ``seqdiff.precision``); scorers stay float32."""
         from seqdiff_protein.loading import load_generator
 
-        model, noise, name, mpath = load_generator(path, device=device, download=esm_download)
+        model, noise, name, mpath = load_generator(path, device=device, download=esm_download, dtype=dtype)
         return cls(model, noise, name, mpath, device, esm_model=esm_model, esm_download=esm_download)
 
     def scorer(self, esm_model: str | None = None):

@@ -9,11 +9,14 @@ from seqdiff_protein.alphabet import ESM_TOKENS
 from seqdiff_protein.design_config import DesignInputError
 
 
-def load_generator(path: str | Path | None, device: str = "cpu", download: bool = False):
+def load_generator(path: str | Path | None, device: str = "cpu", download: bool = False,
+                   dtype: str = "float32"):
     """(Denoiser, noise config, name, path-or-None) for ``--model``: a seqdiff folder (default: bundled), or a
-    fair-esm ESM-2 name / ``.pt`` checkpoint converted into a Denoiser."""
+    fair-esm ESM-2 name / ``.pt`` checkpoint converted into a Denoiser; weights in ``dtype`` (a ``--dtype``
+    choice or a torch dtype, see ``seqdiff.precision``)."""
     from seqdiff.checkpoint import from_pretrained
     from seqdiff.noise import NoiseConfig
+    from seqdiff.precision import resolve_dtype
 
     from seqdiff_protein.domain import BUNDLED_MODEL
     from seqdiff_protein.esm_io import (
@@ -31,7 +34,7 @@ def load_generator(path: str | Path | None, device: str = "cpu", download: bool 
             raise DesignInputError(f"--model {value!r} is not a seqdiff model folder (config.json with format "
                                    f"'seqdiff-model'); e.g. --model runs/protein-small/model or --model esm2_t6_8M_UR50D")
         try:
-            pre = from_pretrained(p, device=device)
+            pre = from_pretrained(p, device=device, dtype=dtype)
         except (FileNotFoundError, ValueError, TypeError, KeyError, OSError) as err:
             raise DesignInputError(f"bad checkpoint --model {value!r}: {err}; e.g. --model runs/protein-small/model, "
                                    f"or leave --model out for the bundled model") from None
@@ -41,7 +44,8 @@ def load_generator(path: str | Path | None, device: str = "cpu", download: bool 
         return pre.model, pre.noise, name, p
     try:
         weights = read_esm2_weights(value, download=download)
-        model = esm2_as_denoiser(weights).to(device)
+        model = esm2_as_denoiser(weights)
+        model = model.to(device, resolve_dtype(dtype, device, model.config.d_model))
     except ESMLoadError as err:
         raise DesignInputError(f"bad checkpoint --model {value!r}: {err}; e.g. --model esm2_t6_8M_UR50D "
                                f"(cached) or leave --model out for the bundled model") from None

@@ -117,7 +117,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 def load(options: ServeOptions):
     from seqdiff_protein import ProteinDesigner
 
-    return ProteinDesigner.from_pretrained(options.model, device=options.device,
+    return ProteinDesigner.from_pretrained(options.model, device=options.device, dtype=options.dtype,
                                            esm_model=options.args.protein_esm_model)
 
 

@@ -167,8 +167,11 @@ def load(options: ServeOptions) -> CodeService:
         if options.model is None and CodeDomain().default_model() is None:
             raise ValueError("no bundled code model is installed; pass --model PATH (a model folder written by "
                              "`seqdiff train --config configs/code-small.yaml`), or --backend fake to try clients")
+        from seqdiff_code.infill import CodeInfiller
+
         path = None if options.model is None else str(options.model)
-        backend = CodeInfillerBackend(path, device=options.device, candidates=args.candidates)
+        infiller = CodeInfiller.from_pretrained(path, device=options.device, dtype=options.dtype)
+        backend = CodeInfillerBackend(path, candidates=args.candidates, infiller=infiller)
     return CodeService(backend, config, int(time.time()))
 
 
