@@ -11,7 +11,7 @@ import torch
 from seqdiff.bench import main_bench
 from seqdiff.checkpoint import Pretrained, from_pretrained, save_pretrained
 from seqdiff.cli import main
-from seqdiff.distill.command import distill, prepare
+from seqdiff.distill.command import distill
 from seqdiff.distill.config import load_config
 from seqdiff.distill.losses import certainty_loss, masked_kl, two_step_target, two_step_weights
 from seqdiff.noise import NoiseConfig

@@ -15,7 +15,6 @@ No ``window``: KV caches are not supported with refinement.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import torch

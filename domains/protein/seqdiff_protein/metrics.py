@@ -114,8 +114,6 @@ def alphabet_problems(seq: str) -> list:
 
 
 def alignment_identity(a: str, b: str, mode: str = "global", denominator: str = "max") -> float:
-    from Bio.Align import PairwiseAligner
-
     if not a or not b:
         return 0.0
     aligner = _aligner(mode)
