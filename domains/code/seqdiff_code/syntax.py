@@ -195,6 +195,7 @@ class MiddleJudge:
         base = syntax_errors(prefix + suffix, language)
         self.baseline_tree = {(e.start - self.start_byte, e.end - self.start_byte, e.kind) for e in base
                               if e.start >= self.start_byte + self.suffix_seam_bytes}
+        self._memo: dict[str, list[ErrorSpan]] = {}
 
     def _where(self, err: SyntaxError | None, middle_lines: int):
         """(side, line relative to that side, message) of an error; side "seam" is always blamed."""
@@ -209,18 +210,24 @@ class MiddleJudge:
         return "seam", line, err.msg
 
     def errors(self, middle: str) -> list[ErrorSpan]:
+        """The middle's errors; memoised per text (the validator and the ranking judge the same texts)."""
+        if middle not in self._memo:
+            self._memo[middle] = self._errors(middle)
+        return list(self._memo[middle])
+
+    def _errors(self, middle: str) -> list[ErrorSpan]:
         if self.require_code and not middle.strip():
             return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
         full = self.prefix + middle + self.suffix
+        err = self.judge(full) if self.judge else None
+        if self.judge is not None and err is None:
+            return []  # CPython accepts: tree-sitter's spans are not needed
         shift = self.start_byte + len(middle.encode("utf-8"))
         tree = [e for e in relevant_errors(syntax_errors(full, self.language), self.start_byte, self.line_start)
                 if (e.start - shift, e.end - shift, e.kind) not in self.baseline_tree]
         if self.judge is None:
             return tree
-        err = self.judge(full)
         where = self._where(err, middle.count("\n"))
-        if where is None:
-            return []
         if where == self.baseline and (where[0] == "prefix" or (where[0] == "suffix" and _cut_end_error(where[2]))):
             return tree  # the context's own error (module docstring): CPython cannot judge the middle
         return [_line_span(full, err)] + tree
