@@ -40,8 +40,9 @@ def at_line_start(prefix: str) -> bool:
 
 def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     """Likely indentations of a line-start gap, best first: one level deeper than a previous line ending
-    in ``:``, the next code line's, the previous code line's; duplicates once. Empty unless the gap starts
-    a line."""
+    in ``:``, the next code line's, the previous code line's, then the enclosing blocks' (each shallower
+    prefix line going back, nearest first: a dedent to ``except:`` or to the top level); duplicates once.
+    Empty unless the gap starts a line."""
     if not at_line_start(prefix):
         return []
     before, after = _code_lines(prefix), _code_lines(suffix)
@@ -55,6 +56,13 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
             deeper = _indent(nxt)  # the block's own depth, as its next line shows
         guesses.append(deeper)
     guesses += [_indent(line) for line in (nxt, prev) if line is not None]
+    depth = len(_indent(prev)) if prev is not None else 0
+    for line in reversed(before):
+        if len(_indent(line)) < depth:
+            depth = len(_indent(line))
+            guesses.append(_indent(line))
+        if depth == 0 or len(dict.fromkeys(guesses)) >= limit:
+            break
     if not guesses:
         guesses.append("")
     return list(dict.fromkeys(guesses))[:limit]
