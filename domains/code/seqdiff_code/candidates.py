@@ -101,7 +101,7 @@ def line_cuts(text: str, offsets: list[tuple[int, int]], keep_newline: bool) -> 
 
 @dataclass(frozen=True)
 class MiddleCheck:
-    """A request's verdict on middle texts: the ``n_indent`` cut, then the judge's errors."""
+    """A request's candidate texts from one canvas (line cuts, the ``n_indent`` cut) and their judge."""
 
     judge: MiddleJudge
     n_indent: int = 0
@@ -111,18 +111,15 @@ class MiddleCheck:
         suffix = self.judge.suffix
         return bool(suffix) and not suffix.startswith(("\n", "\r\n"))
 
-    def __call__(self, text: str) -> tuple[str, list[ErrorSpan]]:
-        text = cut_n_indent(text, self.n_indent)
-        return text, self.judge.errors(text)
-
-    def options(self, text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, int, list[ErrorSpan]]]:
-        """(text, tokens used, errors) for the text and its line cuts (``line_cuts``), duplicates once."""
+    def cuts(self, text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, int]]:
+        """(text, tokens used) for the text and its line cuts (``line_cuts``), each after the ``n_indent``
+        cut, duplicates once; judge them with ``self.judge.errors`` (memoised)."""
         seen, out = set(), []
         for cut, used in line_cuts(text, offsets, self.keep_newline):
-            cut, errors = self(cut)
+            cut = cut_n_indent(cut, self.n_indent)
             if cut not in seen:
                 seen.add(cut)
-                out.append((cut, used, errors))
+                out.append((cut, used))
         return out
 
 
@@ -179,10 +176,11 @@ class SyntaxValidator:
             ids = x[b, a:e].tolist()
             if self.constrained[b] and tok.mask_id not in ids:
                 text, offsets = self.infiller.middle_text(ids, self.rows[b].lead)
-                options = self.check[b].options(text, offsets)
-                found[b] = (ids, options[0][0], options[0][2])
-                if any(not errors for _, _, errors in options):
+                cuts, judge = self.check[b].cuts(text, offsets), self.check[b].judge
+                if any(not judge.errors(cut) for cut, _ in cuts):  # stops at the first valid one
                     found[b] = (ids, text, [])
+                else:
+                    found[b] = (ids, cuts[0][0], judge.errors(cuts[0][0]))
         solved = {self.rows[b].request for b, (_, _, errors) in found.items() if not errors}
         if self.deadline is not None and solved >= {row.request for row in self.rows}:
             self.deadline.found_valid = True

@@ -57,6 +57,8 @@ class InfillDecoding:
     threshold: float = 0.9
     cache: str = "dual"
     tokens_per_step: int | None = 2
+    # prefix + suffix tokens around the gap (within the model's context_length): a refresh costs O(context)
+    context_tokens: int = 144
     indent_leads: bool = True  # a line-start gap is decoded from its likely indentations (indent.py)
     commit_sure: bool = True  # with tokens_per_step k: also commit every token >= threshold (decoding.py)
     first_canvas: int = 16
@@ -76,6 +78,8 @@ class InfillDecoding:
             raise ValueError(f"block_length={self.block_length} and first_canvas={self.first_canvas} must be >= 1")
         if self.cache not in ("none", "prefix", "dual"):
             raise ValueError(f"cache={self.cache!r} must be none, prefix or dual")
+        if self.context_tokens < 0:
+            raise ValueError(f"context_tokens={self.context_tokens} must be >= 0")
         if self.budget_grace < 0:
             raise ValueError(f"budget_grace={self.budget_grace} must be >= 0")
         if self.first_candidates < 1:

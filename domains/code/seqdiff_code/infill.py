@@ -313,7 +313,7 @@ class CodeInfiller:
         for ri in pending:
             r, p = reqs[ri], progress[ri]
             plan = self._plan(r, p)
-            budget = self.context_length - max(c for _, c in plan)
+            budget = min(self.decoding.context_tokens, self.context_length - max(c for _, c in plan))
             for k, (lead, canvas) in enumerate(plan):
                 if k < p.skip:
                     continue
@@ -404,18 +404,28 @@ class CodeInfiller:
 
     def _collect(self, p: _Progress, row: _Row, check: MiddleCheck, canvas: list[int], logprob: list[float],
                  steps: list[int], decoded: bool = True) -> None:
-        """One decoded canvas → candidates: its text and the cuts of it at line ends, judged and scored."""
+        """One decoded canvas → candidates: its text and the cuts of it at line ends, scored, then judged
+        best first. A cut scoring below a valid ended candidate already found is left out unjudged: it can
+        never be the winner (``best_of`` takes the best valid ended one), so CPython is not asked."""
         tok = self.tokenizer
         ended, lp = score_canvas(canvas, logprob, tok.eos_id, tok.mask_id)
         text, offsets = self.middle_text(canvas, row.lead)
         p.decoded += decoded
-        bonus = self.decoding.length_bonus
-        for k, (cut, used, errors) in enumerate(check.options(text, offsets)):
+        bonus, base = self.decoding.length_bonus, len(p.candidates)
+        options = []
+        for k, (cut, used) in enumerate(check.cuts(text, offsets)):
             whole = k == 0  # the canvas' own text; the others end at a line end inside it
-            p.candidates.append(Candidate(
-                text=cut, errors=errors, ended=ended or not whole or cut.endswith("\n"), canvas=row.canvas,
-                seed=row.seed, score=rank_score(lp if whole else lp[:used], ended and whole, bonus),
-                index=len(p.candidates), tokens=canvas, commit_step=steps))
+            options.append((rank_score(lp if whole else lp[:used], ended and whole, bonus), k, cut,
+                            ended or not whole or cut.endswith("\n")))
+        floor = max((c.score for c in p.candidates if c.ended and not c.errors), default=-math.inf)
+        for score, k, cut, cut_ended in sorted(options, key=lambda o: (-o[0], o[1])):
+            if score < floor:
+                continue
+            errors = check.judge.errors(cut)
+            p.candidates.append(Candidate(text=cut, errors=errors, ended=cut_ended, canvas=row.canvas, seed=row.seed,
+                                          score=score, index=base + k, tokens=canvas, commit_step=steps))
+            if cut_ended and not errors:
+                floor = max(floor, score)
 
     def middle_text(self, canvas_ids: list[int], lead: str = "") -> tuple[str, list[tuple[int, int]]]:
         """``lead`` + the text of a canvas up to its first ``<eos>`` or ``<mask>``, and each canvas token's
