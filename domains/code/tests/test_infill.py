@@ -145,6 +145,16 @@ def test_no_empty_middle_where_a_statement_is_needed(tokenizer, suffix):
     assert plain.text == "" and plain.remask_rounds == 0  # unconstrained: the model's own (empty) choice
 
 
+def test_line_start_gap_never_gets_whitespace_from_a_model_that_wants_it(tokenizer):
+    """A model whose favourites are <eos>, a newline and spaces still writes a statement on an empty body
+    line: the indentation comes from the guesses and the first canvas token must be content."""
+    infiller = hand(tokenizer, {"<eos>": 6.0, "\n": 5.5, " ": 5.0, "   ": 5.0, " pass": 4.0})
+    for suffix in ("", "\n", "x = 1\n"):
+        res = infiller.infill("def f(x):\n", suffix, max_tokens=8, candidates=2)
+        assert res.valid and res.text.strip() == "pass" and res.text.startswith("    pass"), res
+        assert compile("def f(x):\n" + res.text + suffix, "<t>", "exec")
+
+
 def test_max_tokens_is_a_maximum_not_the_canvas(tokenizer):
     infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=InfillDecoding(first_canvas=4))
     small = infiller.infill("y = ", "\n", max_tokens=3, candidates=1, constrained=False)
