@@ -1,4 +1,6 @@
-"""The infiller's inner sampler: at least ``k`` tokens a step, and every token the model is sure of.
+"""How the infiller decodes: its settings, inner sampler, canvas sizes, context cut and time budget.
+
+``QuotaThresholdSampler``: at least ``k`` tokens a step, and every token the model is sure of.
 
 LLaDA's fixed quota spreads a canvas over ceil(canvas / k) steps whatever it holds, so a line of five
 tokens in a canvas of 16 costs as many model calls as sixteen tokens. A middle's ``<eos>`` filler is
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 from torch import Tensor
 
@@ -45,8 +48,9 @@ class QuotaThresholdSampler:
 
 @dataclass(frozen=True)
 class InfillDecoding:
-    """How candidates are decoded and ranked. ``tokens_per_step`` k: LLaDA's fixed quota, k tokens per step
-    (ceil(canvas / k) steps a round); None: the threshold rule (adaptive). Measured on 25 held-out lines
+    """How candidates are decoded and ranked. ``tokens_per_step`` k: at least k tokens per step, plus every
+    token >= ``threshold`` when ``commit_sure`` (else LLaDA's fixed quota, ceil(canvas / k) steps a round);
+    None: the threshold rule alone (adaptive). Earlier measurements (fixed quota) follow. Measured on 25 held-out lines
     with the bundled model (2 candidates, blocks of 8, dual cache): k=2 gave CPython-valid 1.00, exact
     0.04, 22.7 model calls, p50 689 ms; threshold 0.9 the same validity and exact rate with 34.5 calls,
     p50 1,331 ms (this small model is rarely 90% sure, so the threshold commits about one token a step).
@@ -56,7 +60,10 @@ class InfillDecoding:
     block_length: int = 16
     threshold: float = 0.9
     cache: str = "dual"
-    tokens_per_step: int | None = 2
+    # 3 with indentation leads and commit_sure, 1 thread, 1 s budget, modelled forward clock (busy machine):
+    # 20 held-out multi-line gaps CPython-valid 0.85 vs 0.75 for k=2; single lines (2 slices of 30) the
+    # same or better validity at 17% less model time
+    tokens_per_step: int | None = 3
     # prefix + suffix tokens around the gap (within the model's context_length): a refresh costs O(context)
     context_tokens: int = 144
     indent_leads: bool = True  # a line-start gap is decoded from its likely indentations (indent.py)
@@ -86,3 +93,41 @@ class InfillDecoding:
             raise ValueError(f"first_candidates={self.first_candidates} must be >= 1")
         if self.seconds_per_candidate <= 0:
             raise ValueError(f"seconds_per_candidate={self.seconds_per_candidate} must be > 0")
+
+
+def canvas_lengths(max_tokens: int, candidates: int) -> list[int]:
+    """max_tokens first, then evenly down to ~max_tokens/4 (repeats allowed: they differ by seed)."""
+    if candidates == 1:
+        return [max_tokens]
+    low = max(1, round(max_tokens / 4))
+    return [max(1, round(max_tokens - (max_tokens - low) * i / (candidates - 1))) for i in range(candidates)]
+
+
+def cut_context(tokenizer, prefix: str, suffix: str, budget: int) -> tuple[list[int], list[int]]:
+    """Prefix (left-cut) and suffix (right-cut) token ids within ``budget`` tokens: half each, and what one
+    side leaves unused goes to the other."""
+    budget = max(0, budget)
+    pre = tokenizer.encode(prefix[-budget * 8:]) if prefix else []
+    suf = tokenizer.encode(suffix[: budget * 8]) if suffix else []
+    n_pre = min(len(pre), budget // 2)
+    n_suf = min(len(suf), budget - n_pre)
+    n_pre = min(len(pre), budget - n_suf)
+    return pre[len(pre) - n_pre:], suf[:n_suf]
+
+
+class Deadline:
+    """A time budget on ``clock``, polled before each step of every round. Like llama.cpp, which applies
+    ``t_max_predict_ms`` only once a line is complete, the budget ends decoding once a valid candidate
+    exists (``found_valid``); without one it allows ``grace`` x the budget more. A step is not started
+    when, taking as long as the last one, it would end past the limit."""
+
+    def __init__(self, clock: Callable[[], float], budget_s: float, grace: float):
+        self.clock, self.last = clock, clock()
+        self.soft, self.hard = self.last + budget_s, self.last + budget_s * (1 + grace)
+        self.found_valid, self.passed = False, False
+
+    def expired(self) -> bool:
+        now = self.clock()
+        step, self.last = now - self.last, now
+        self.passed = self.passed or now + step >= (self.soft if self.found_valid else self.hard)
+        return self.passed

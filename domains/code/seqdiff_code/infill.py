@@ -9,15 +9,19 @@ after a filler, so once a row commits an ``<eos>`` every canvas position after i
 (a layout rule the model was trained under, not an approximation of the cache or the sampler) and the
 middle is the text before the first ``<eos>``.
 
-Decoding (``InfillDecoding``): blockwise (``block_length`` 16), two tokens committed per step (the
-Fast-dLLM threshold rule is an option: measured slower with this model) and the dual KV cache by default;
-several candidates (canvas lengths, seeds) of all requests in ONE batch with per-row generators (a row's
-result does not depend on the batch). Length is open: the first canvas is short (``first_canvas`` tokens,
-a line is usually under 16); a request none of whose candidates ends (at an ``<eos>``, or at a line end:
-every line-end cut of a canvas' text is a candidate too) is decoded again with twice the canvas, up to
-``max_tokens`` (a maximum, not the canvas size). Validity is the language's own verdict
-(``syntax.MiddleJudge``: CPython for Python, tree-sitter spans for re-masking); constrained mode lets the core loop re-mask the error tokens and decode
-again (``Repair``: the offending token is banned at its position) while a request has no valid candidate.
+Decoding (``decoding.InfillDecoding``): blockwise (``block_length`` 16) with the dual KV cache; each step
+commits at least ``tokens_per_step`` tokens and every other one the model is ``threshold`` sure of
+(``decoding.QuotaThresholdSampler``: the ``<eos>`` filler goes in one step); ``context_tokens`` of prefix
+and suffix around the gap (a refresh costs O(context)). Several candidates of all requests in ONE batch
+with per-row generators (a row's result does not depend on the batch). A gap at a line start is decoded
+from each likely indentation (``indent.py``: the indentation joins the prefix and the first canvas token
+must be content, so no candidate is empty or mis-indented by whitespace); other gaps by canvas length.
+Length is open: the first canvas is short (``first_canvas`` tokens, a line is usually under 16); a request
+none of whose candidates ends (at an ``<eos>``, or at a line end: every line-end cut of a canvas' text is
+a candidate too) is decoded again with twice the canvas, up to ``max_tokens`` (a maximum, not the canvas
+size). Validity is the language's own verdict (``syntax.MiddleJudge``: CPython for Python, tree-sitter
+spans for re-masking); constrained mode lets the core loop re-mask the error tokens and decode again
+(``Repair``: the offending token is banned at its position) while a request has no valid candidate.
 
 Ranking (``score``): the mean commit-time log-probability of the content tokens and of the ``<eos>`` that
 ends them (an LM's ``log p(text, end) / (n + 1)``, the normalisation code-LM reranking found best), plus
@@ -25,7 +29,7 @@ ends them (an LM's ``log p(text, end) / (n + 1)``, the normalisation code-LM rer
 there. Forced fillers carry no information and are left out.
 
 Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked through the loop's
-``should_stop`` with the infiller's ``clock`` (``_Deadline``: as in llama.cpp, which applies it only once
+``should_stop`` with the infiller's ``clock`` (``Deadline``: as in llama.cpp, which applies it only once
 a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
 ``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
 ``truncated=True`` (a candidate still decoding counts with the text it has committed so far).
@@ -43,7 +47,7 @@ import torch
 
 from seqdiff_code.candidates import (Candidate, LayoutHook, MiddleCheck, SyntaxValidator, best_of, content_length,
                                      rank_score, score_canvas, settled)
-from seqdiff_code.decoding import InfillDecoding, QuotaThresholdSampler
+from seqdiff_code.decoding import InfillDecoding, QuotaThresholdSampler, Deadline, canvas_lengths, cut_context
 from seqdiff_code.indent import Lead, first_token_allowed, indent_guesses, split_lead
 from seqdiff_code.syntax import MiddleJudge, needs_code
 
@@ -113,26 +117,6 @@ class InfillResult:
         return data
 
 
-def canvas_lengths(max_tokens: int, candidates: int) -> list[int]:
-    """max_tokens first, then evenly down to ~max_tokens/4 (repeats allowed: they differ by seed)."""
-    if candidates == 1:
-        return [max_tokens]
-    low = max(1, round(max_tokens / 4))
-    return [max(1, round(max_tokens - (max_tokens - low) * i / (candidates - 1))) for i in range(candidates)]
-
-
-def cut_context(tokenizer, prefix: str, suffix: str, budget: int) -> tuple[list[int], list[int]]:
-    """Prefix (left-cut) and suffix (right-cut) token ids within ``budget`` tokens: half each, and what one
-    side leaves unused goes to the other."""
-    budget = max(0, budget)
-    pre = tokenizer.encode(prefix[-budget * 8:]) if prefix else []
-    suf = tokenizer.encode(suffix[: budget * 8]) if suffix else []
-    n_pre = min(len(pre), budget // 2)
-    n_suf = min(len(suf), budget - n_pre)
-    n_pre = min(len(pre), budget - n_suf)
-    return pre[len(pre) - n_pre:], suf[:n_suf]
-
-
 @dataclass
 class _Row:
     request: int
@@ -158,24 +142,6 @@ class _Progress:
     done: bool = False
     tries: int = 0  # rounds decoded
     skip: int = 0  # leading candidates already decoded at this canvas size (the first try's)
-
-
-class _Deadline:
-    """A time budget on ``clock``, polled before each step of every round. Like llama.cpp, which applies
-    ``t_max_predict_ms`` only once a line is complete, the budget ends decoding once a valid candidate
-    exists (``found_valid``); without one it allows ``grace`` x the budget more. A step is not started
-    when, taking as long as the last one, it would end past the limit."""
-
-    def __init__(self, clock: Callable[[], float], budget_s: float, grace: float):
-        self.clock, self.last = clock, clock()
-        self.soft, self.hard = self.last + budget_s, self.last + budget_s * (1 + grace)
-        self.found_valid, self.passed = False, False
-
-    def expired(self) -> bool:
-        now = self.clock()
-        step, self.last = now - self.last, now
-        self.passed = self.passed or now + step >= (self.soft if self.found_valid else self.hard)
-        return self.passed
 
 
 class CodeInfiller:
@@ -255,7 +221,7 @@ class CodeInfiller:
                       should_stop: Callable[[], bool] | None) -> list[InfillResult]:
         start = time.perf_counter()
         budgets = [r.time_budget_s for r in reqs if r.time_budget_s is not None]
-        deadline = _Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
+        deadline = Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
         progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language), min(r.max_tokens, self.decoding.first_canvas),
                               self._leads(r)) for r in reqs]
         truncated = False
