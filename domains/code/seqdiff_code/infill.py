@@ -95,7 +95,7 @@ class InfillResult:
     text: str  # the middle
     valid: bool  # the language's parser accepts prefix + text + suffix, as far as the middle is concerned
     candidates: int  # canvases decoded (all canvas sizes tried)
-    valid_candidates: int  # valid texts among the canvases and their line cuts
+    valid_candidates: int  # valid texts among the judged canvases and line cuts (those that cannot win go unjudged)
     remask_rounds: int
     nfe: int  # model calls for the batches this request was decoded in
     wall_s: float
