@@ -47,7 +47,7 @@ import torch
 
 from seqdiff_code.candidates import (Candidate, LayoutHook, MiddleCheck, SyntaxValidator, best_of, content_length,
                                      rank_score, score_canvas, settled)
-from seqdiff_code.decoding import InfillDecoding, QuotaThresholdSampler, Deadline, canvas_lengths, cut_context
+from seqdiff_code.decoding import Deadline, InfillDecoding, QuotaThresholdSampler, canvas_lengths, cut_context
 from seqdiff_code.indent import Lead, first_token_allowed, indent_guesses, split_lead
 from seqdiff_code.syntax import MiddleJudge, needs_code
 
