@@ -64,9 +64,13 @@ class InfillDecoding:
     # 20 held-out multi-line gaps CPython-valid 0.85 vs 0.75 for k=2; single lines (2 slices of 30) the
     # same or better validity at 17% less model time
     tokens_per_step: int | None = 3
-    # prefix + suffix tokens around the gap (within the model's context_length): a refresh costs O(context)
+    # prefix + suffix tokens around the gap (within the model's context_length): a refresh costs O(context).
+    # 30 held-out single lines, 1 s budget, modelled forward clock: 144 vs 240 the same CPython-valid rate
+    # (0.93-0.97 vs 0.93 on two slices) at 20% less model time
     context_tokens: int = 144
-    indent_leads: bool = True  # a line-start gap is decoded from its likely indentations (indent.py)
+    # a line-start gap is decoded from its likely indentations (indent.py). Same setting: single lines
+    # CPython-valid 0.90 vs 0.83 without, 20 multi-line gaps 0.85 vs 0.65 (and never an empty answer)
+    indent_leads: bool = True
     commit_sure: bool = True  # with tokens_per_step k: also commit every token >= threshold (decoding.py)
     first_canvas: int = 16
     length_bonus: float = 0.01
