@@ -327,10 +327,13 @@ class Denoiser(nn.Module):
             if refresh and cache is not None:
                 cache.keys.append(k)
                 cache.values.append(v)
+        head_only = refresh and window is not None and not cfg.logits_shift
+        if head_only:  # a refresh returns the window's logits only: project just those positions
+            x = x[:, window[0] : window[1]]
         logits = self.lm_head(self.emb_layer_norm_after(x), self.embed_tokens.weight)
         if cfg.logits_shift:  # output j scores token j + 1; position 0 keeps its own output
             logits = logits[:, :-1] if first < start else torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-        if refresh and window is not None:
+        if refresh and window is not None and not head_only:
             logits = logits[:, window[0] : window[1]]
         return logits
 

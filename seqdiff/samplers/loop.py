@@ -145,7 +145,7 @@ class Denoise:
         # runs on the others only. Exact, since a row's logits do not depend on the rest of the batch.
         rows = None if bool(active.all()) else active.nonzero().squeeze(1)
         kv = model.new_cache() if self.cache.mode != "none" else None
-        logits, window, last_refresh = None, None, 0
+        logits, window, last_refresh, full_buffer = None, None, 0, None
         limit = num_steps * self.max_steps_factor + x.shape[1]
         for i in range(limit + 1):
             masked = (x == mask_id) & editable
@@ -175,10 +175,12 @@ class Denoise:
                 state.nfe += 1
             full, span = logits, (0, x.shape[1])
             if kv is not None:  # the model returned the window only: place it in a full-length tensor
-                full, span = logits.new_zeros(x.shape + logits.shape[-1:]), window
+                if full_buffer is None:  # one per round: outside the window a windowed sampler reads nothing
+                    full_buffer = logits.new_zeros(x.shape + logits.shape[-1:])
+                full, span = full_buffer, window
                 full[:, window[0]:window[1]] = logits
             hooked = full if self.logits_hook is None else self.logits_hook(i, x, full)
-            # a windowed sampler reads its window only; ``full`` is this step's own tensor, free to fill in place
+            # a windowed sampler reads its window only, and ``full``'s window is this step's own: free to fill in place
             hooked = state.apply_bans(hooked.float(), span, in_place=kv is not None and hooked is full)
             x_new = self.sampler.step(hooked, x, ctx)
             changed = x_new != x

@@ -101,7 +101,7 @@ def line_cuts(text: str, offsets: list[tuple[int, int]], keep_newline: bool) -> 
 
 @dataclass(frozen=True)
 class MiddleCheck:
-    """A request's verdict on middle texts: the ``n_indent`` cut, then the judge's errors."""
+    """A request's candidate texts from one canvas (line cuts, the ``n_indent`` cut) and their judge."""
 
     judge: MiddleJudge
     n_indent: int = 0
@@ -111,39 +111,45 @@ class MiddleCheck:
         suffix = self.judge.suffix
         return bool(suffix) and not suffix.startswith(("\n", "\r\n"))
 
-    def __call__(self, text: str) -> tuple[str, list[ErrorSpan]]:
-        text = cut_n_indent(text, self.n_indent)
-        return text, self.judge.errors(text)
-
-    def options(self, text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, int, list[ErrorSpan]]]:
-        """(text, tokens used, errors) for the text and its line cuts (``line_cuts``), duplicates once."""
+    def cuts(self, text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, int]]:
+        """(text, tokens used) for the text and its line cuts (``line_cuts``), each after the ``n_indent``
+        cut, duplicates once; judge them with ``self.judge.errors`` (memoised)."""
         seen, out = set(), []
         for cut, used in line_cuts(text, offsets, self.keep_newline):
-            cut, errors = self(cut)
+            cut = cut_n_indent(cut, self.n_indent)
             if cut not in seen:
                 seen.add(cut)
-                out.append((cut, used, errors))
+                out.append((cut, used))
         return out
 
 
-class EosAfterEos:
-    """Logits hook: a masked canvas position after a committed ``<eos>`` can only become ``<eos>`` (the
-    training layout is content, then filler). Finite penalty, so a ban on ``<eos>`` can never leave a row
-    without a finite logit."""
+class LayoutHook:
+    """Logits hook for the training layout and the first-token rule (indent.py). A masked canvas position
+    after a committed ``<eos>`` can only become ``<eos>`` (content, then filler); a row's ``first``
+    position (-1: none), while masked, only a token ``allowed[row]`` marks. Finite penalties, so a ban can
+    never leave a row without a finite logit. Edits ``logits`` in place: the loop hands it a tensor of
+    its own at every step, or one it reuses only when the canvas did not change (the same edits again)."""
 
-    def __init__(self, editable: torch.Tensor, eos_id: int, mask_id: int):
+    def __init__(self, editable: torch.Tensor, eos_id: int, mask_id: int, first: torch.Tensor | None = None,
+                 allowed: torch.Tensor | None = None):
         self.editable, self.eos_id, self.mask_id = editable, eos_id, mask_id
+        self.first, self.allowed = first, allowed  # [B] long, [B, V] bool
 
     def __call__(self, step: int, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         seen = ((x == self.eos_id) & self.editable).int().cumsum(-1) > 0
         after = seen & (x == self.mask_id) & self.editable
-        if not bool(after.any()):
-            return logits
-        logits = logits.clone()
-        forced = logits[after]
-        forced.fill_(-1e4)
-        forced[:, self.eos_id] = 0.0
-        logits[after] = forced
+        if bool(after.any()):
+            forced = logits[after]
+            forced.fill_(-1e4)
+            forced[:, self.eos_id] = 0.0
+            logits[after] = forced
+        if self.first is not None:
+            rows = (self.first >= 0).nonzero().squeeze(1)
+            cols = self.first[rows]
+            open_ = x[rows, cols] == self.mask_id
+            rows, cols = rows[open_], cols[open_]
+            if len(rows):
+                logits[rows, cols] = logits[rows, cols].masked_fill(~self.allowed[rows], -1e4)
         return logits
 
 
@@ -154,7 +160,7 @@ class SyntaxValidator:
     banned only at a canvas' first position (an empty middle where code is needed): elsewhere an
     ``<eos>`` ban would fight the layout hook."""
 
-    def __init__(self, infiller, rows, spans, check, constrained, deadline=None):
+    def __init__(self, infiller, rows, spans, check, constrained, deadline=None):  # rows: infill._Row
         self.infiller, self.rows, self.spans = infiller, rows, spans
         self.check, self.constrained = check, constrained  # per row: a MiddleCheck
         self.deadline = deadline  # told when every request has a valid candidate
@@ -169,11 +175,12 @@ class SyntaxValidator:
             a, e = self.spans[b]
             ids = x[b, a:e].tolist()
             if self.constrained[b] and tok.mask_id not in ids:
-                text, offsets = self.infiller.middle_text(ids)
-                options = self.check[b].options(text, offsets)
-                found[b] = (ids, options[0][0], options[0][2])
-                if any(not errors for _, _, errors in options):
+                text, offsets = self.infiller.middle_text(ids, self.rows[b].lead)
+                cuts, judge = self.check[b].cuts(text, offsets), self.check[b].judge
+                if any(not judge.errors(cut) for cut, _ in cuts):  # stops at the first valid one
                     found[b] = (ids, text, [])
+                else:
+                    found[b] = (ids, cuts[0][0], judge.errors(cuts[0][0]))
         solved = {self.rows[b].request for b, (_, _, errors) in found.items() if not errors}
         if self.deadline is not None and solved >= {row.request for row in self.rows}:
             self.deadline.found_valid = True
@@ -193,7 +200,8 @@ class SyntaxValidator:
     def _positions(self, ids, text, errors, b) -> tuple[set[int], set[int]]:
         if any(e.kind == "EMPTY" for e in errors):
             return {0}, set(range(len(ids)))  # write something: decode the whole canvas again
-        _, offsets = self.infiller.middle_text(ids)
+        lead = self.rows[b].lead
+        _, offsets = self.infiller.middle_text(ids, lead)
         base = self.check[b].judge.start_byte
         offsets = [(base + s, base + t) for s, t in offsets]
         return error_tokens(errors, offsets, base, base + len(text.encode("utf-8")))

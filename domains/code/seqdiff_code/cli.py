@@ -48,8 +48,9 @@ def add_infill_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-constraints", action="store_true", help="no syntax-guided remasking; pick by model score")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--tokens-per-step", type=int, default=2,
-                   help="tokens committed per step, in blocks of 16 (default 2); 0 = the 0.9 threshold rule")
+    p.add_argument("--tokens-per-step", type=int, default=3,
+                   help="at least this many tokens committed per step (and every one >= 0.9 sure), in blocks of "
+                        "16 (default 3); 0 = the 0.9 threshold rule alone")
     p.add_argument("--remask-rounds", type=int, default=4, help="most validator rounds (default 4)")
     p.add_argument("--language", default=None, help="tree-sitter grammar (default: from the file name, else python)")
     p.add_argument("--model", help="model folder (default: the bundled code model)")

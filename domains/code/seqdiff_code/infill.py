@@ -9,15 +9,19 @@ after a filler, so once a row commits an ``<eos>`` every canvas position after i
 (a layout rule the model was trained under, not an approximation of the cache or the sampler) and the
 middle is the text before the first ``<eos>``.
 
-Decoding (``InfillDecoding``): blockwise (``block_length`` 16), two tokens committed per step (the
-Fast-dLLM threshold rule is an option: measured slower with this model) and the dual KV cache by default;
-several candidates (canvas lengths, seeds) of all requests in ONE batch with per-row generators (a row's
-result does not depend on the batch). Length is open: the first canvas is short (``first_canvas`` tokens,
-a line is usually under 16); a request none of whose candidates ends (at an ``<eos>``, or at a line end:
-every line-end cut of a canvas' text is a candidate too) is decoded again with twice the canvas, up to
-``max_tokens`` (a maximum, not the canvas size). Validity is the language's own verdict
-(``syntax.MiddleJudge``: CPython for Python, tree-sitter spans for re-masking); constrained mode lets the core loop re-mask the error tokens and decode
-again (``Repair``: the offending token is banned at its position) while a request has no valid candidate.
+Decoding (``decoding.InfillDecoding``): blockwise (``block_length`` 16) with the dual KV cache; each step
+commits at least ``tokens_per_step`` tokens and every other one the model is ``threshold`` sure of
+(``decoding.QuotaThresholdSampler``: the ``<eos>`` filler goes in one step); ``context_tokens`` of prefix
+and suffix around the gap (a refresh costs O(context)). Several candidates of all requests in ONE batch
+with per-row generators (a row's result does not depend on the batch). A gap at a line start is decoded
+from each likely indentation (``indent.py``: the indentation joins the prefix and the first canvas token
+must be content, so no candidate is empty or mis-indented by whitespace); other gaps by canvas length.
+Length is open: the first canvas is short (``first_canvas`` tokens, a line is usually under 16); a request
+none of whose candidates ends (at an ``<eos>``, or at a line end: every line-end cut of a canvas' text is
+a candidate too) is decoded again with twice the canvas, up to ``max_tokens`` (a maximum, not the canvas
+size). Validity is the language's own verdict (``syntax.MiddleJudge``: CPython for Python, tree-sitter
+spans for re-masking); constrained mode lets the core loop re-mask the error tokens and decode again
+(``Repair``: the offending token is banned at its position) while a request has no valid candidate.
 
 Ranking (``score``): the mean commit-time log-probability of the content tokens and of the ``<eos>`` that
 ends them (an LM's ``log p(text, end) / (n + 1)``, the normalisation code-LM reranking found best), plus
@@ -25,7 +29,7 @@ ends them (an LM's ``log p(text, end) / (n + 1)``, the normalisation code-LM rer
 there. Forced fillers carry no information and are left out.
 
 Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked through the loop's
-``should_stop`` with the infiller's ``clock`` (``_Deadline``: as in llama.cpp, which applies it only once
+``should_stop`` with the infiller's ``clock`` (``Deadline``: as in llama.cpp, which applies it only once
 a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
 ``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
 ``truncated=True`` (a candidate still decoding counts with the text it has committed so far).
@@ -41,9 +45,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from seqdiff_code.candidates import (Candidate, EosAfterEos, MiddleCheck, SyntaxValidator, best_of, content_length,
+from seqdiff_code.candidates import (Candidate, LayoutHook, MiddleCheck, SyntaxValidator, best_of, content_length,
                                      rank_score, score_canvas, settled)
-from seqdiff_code.syntax import MiddleJudge
+from seqdiff_code.decoding import Deadline, InfillDecoding, QuotaThresholdSampler, canvas_lengths, cut_context
+from seqdiff_code.indent import Lead, first_token_allowed, indent_guesses, split_lead
+from seqdiff_code.syntax import MiddleJudge, needs_code
 
 MAX_TOKENS_LIMIT = 192
 MAX_CANDIDATES = 32
@@ -89,7 +95,7 @@ class InfillResult:
     text: str  # the middle
     valid: bool  # the language's parser accepts prefix + text + suffix, as far as the middle is concerned
     candidates: int  # canvases decoded (all canvas sizes tried)
-    valid_candidates: int  # valid texts among the canvases and their line cuts
+    valid_candidates: int  # valid texts among the judged canvases and line cuts (those that cannot win go unjudged)
     remask_rounds: int
     nfe: int  # model calls for the batches this request was decoded in
     wall_s: float
@@ -111,65 +117,6 @@ class InfillResult:
         return data
 
 
-@dataclass(frozen=True)
-class InfillDecoding:
-    """How candidates are decoded and ranked. ``tokens_per_step`` k: LLaDA's fixed quota, k tokens per step
-    (ceil(canvas / k) steps a round); None: the threshold rule (adaptive). Measured on 25 held-out lines
-    with the bundled model (2 candidates, blocks of 8, dual cache): k=2 gave CPython-valid 1.00, exact
-    0.04, 22.7 model calls, p50 689 ms; threshold 0.9 the same validity and exact rate with 34.5 calls,
-    p50 1,331 ms (this small model is rarely 90% sure, so the threshold commits about one token a step).
-    Blocks of 16 (one cache refresh for a first canvas of 16) against 8, 20 lines, 1 s budget: CPython-valid
-    0.95 vs 0.90, p50 523 vs 821 ms."""
-
-    block_length: int = 16
-    threshold: float = 0.9
-    cache: str = "dual"
-    tokens_per_step: int | None = 2
-    first_canvas: int = 16
-    length_bonus: float = 0.01
-    seconds_per_candidate: float = 0.25  # under a time budget: at most budget / this candidates
-    # A fast first try: this many candidates first, the rest only when none of them is valid and ends.
-    # Measured on 40 held-out single lines, 4 candidates, 1 s budget, 1 thread, quiet machine: first 1 /
-    # 2 / 4 gave CPython-valid 0.875 / 0.90 / 0.95 and p50 309 / 212 / 394 ms (2: the latency of one
-    # candidate on most lines, the validity of four within noise)
-    first_candidates: int = 2
-    budget_grace: float = 1.0  # while no candidate is valid, the budget may stretch by this fraction
-
-    def __post_init__(self) -> None:
-        if self.tokens_per_step is not None and self.tokens_per_step < 1:
-            raise ValueError(f"tokens_per_step={self.tokens_per_step} must be >= 1 (or None: threshold rule)")
-        if self.block_length < 1 or self.first_canvas < 1:
-            raise ValueError(f"block_length={self.block_length} and first_canvas={self.first_canvas} must be >= 1")
-        if self.cache not in ("none", "prefix", "dual"):
-            raise ValueError(f"cache={self.cache!r} must be none, prefix or dual")
-        if self.budget_grace < 0:
-            raise ValueError(f"budget_grace={self.budget_grace} must be >= 0")
-        if self.first_candidates < 1:
-            raise ValueError(f"first_candidates={self.first_candidates} must be >= 1")
-        if self.seconds_per_candidate <= 0:
-            raise ValueError(f"seconds_per_candidate={self.seconds_per_candidate} must be > 0")
-
-
-def canvas_lengths(max_tokens: int, candidates: int) -> list[int]:
-    """max_tokens first, then evenly down to ~max_tokens/4 (repeats allowed: they differ by seed)."""
-    if candidates == 1:
-        return [max_tokens]
-    low = max(1, round(max_tokens / 4))
-    return [max(1, round(max_tokens - (max_tokens - low) * i / (candidates - 1))) for i in range(candidates)]
-
-
-def cut_context(tokenizer, prefix: str, suffix: str, budget: int) -> tuple[list[int], list[int]]:
-    """Prefix (left-cut) and suffix (right-cut) token ids within ``budget`` tokens: half each, and what one
-    side leaves unused goes to the other."""
-    budget = max(0, budget)
-    pre = tokenizer.encode(prefix[-budget * 8:]) if prefix else []
-    suf = tokenizer.encode(suffix[: budget * 8]) if suffix else []
-    n_pre = min(len(pre), budget // 2)
-    n_suf = min(len(suf), budget - n_pre)
-    n_pre = min(len(pre), budget - n_suf)
-    return pre[len(pre) - n_pre:], suf[:n_suf]
-
-
 @dataclass
 class _Row:
     request: int
@@ -177,6 +124,8 @@ class _Row:
     suffix_ids: list[int]
     canvas: int
     seed: int
+    lead: str = ""  # indentation put before the canvas (indent.py); the middle starts with it
+    start: str | None = None  # the first canvas token must begin with this, then content (None: any token)
 
 
 @dataclass
@@ -185,6 +134,7 @@ class _Progress:
 
     judge: MiddleJudge
     canvas: int
+    leads: list[Lead] = field(default_factory=list)  # a line-start gap's indentations (indent.py); [] = none
     candidates: list[Candidate] = field(default_factory=list)  # every canvas' text and its line cuts
     decoded: int = 0  # canvases decoded
     nfe: int = 0
@@ -192,24 +142,6 @@ class _Progress:
     done: bool = False
     tries: int = 0  # rounds decoded
     skip: int = 0  # leading candidates already decoded at this canvas size (the first try's)
-
-
-class _Deadline:
-    """A time budget on ``clock``, polled before each step of every round. Like llama.cpp, which applies
-    ``t_max_predict_ms`` only once a line is complete, the budget ends decoding once a valid candidate
-    exists (``found_valid``); without one it allows ``grace`` x the budget more. A step is not started
-    when, taking as long as the last one, it would end past the limit."""
-
-    def __init__(self, clock: Callable[[], float], budget_s: float, grace: float):
-        self.clock, self.last = clock, clock()
-        self.soft, self.hard = self.last + budget_s, self.last + budget_s * (1 + grace)
-        self.found_valid, self.passed = False, False
-
-    def expired(self) -> bool:
-        now = self.clock()
-        step, self.last = now - self.last, now
-        self.passed = self.passed or now + step >= (self.soft if self.found_valid else self.hard)
-        return self.passed
 
 
 class CodeInfiller:
@@ -226,6 +158,7 @@ class CodeInfiller:
         self.clock = clock  # time source for budgets; tests pass a fake
         tok = self.tokenizer
         self.banned = sorted(set(tok.special_ids) - {tok.eos_id})
+        self._allowed_cache: dict[str, torch.Tensor] = {}  # first-token rule per lead start (indent.py)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
@@ -288,9 +221,9 @@ class CodeInfiller:
                       should_stop: Callable[[], bool] | None) -> list[InfillResult]:
         start = time.perf_counter()
         budgets = [r.time_budget_s for r in reqs if r.time_budget_s is not None]
-        deadline = _Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
-        progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language),
-                              min(r.max_tokens, self.decoding.first_canvas)) for r in reqs]
+        deadline = Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
+        progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language), min(r.max_tokens, self.decoding.first_canvas),
+                              self._leads(r)) for r in reqs]
         truncated = False
         while not truncated:
             pending = [i for i, p in enumerate(progress) if not p.done]
@@ -326,14 +259,33 @@ class CodeInfiller:
             constrained=r.constrained, truncated=truncated, errors=[(s.start, s.end, s.kind) for s in win.errors],
             canvas_tokens=win.tokens, commit_step=win.commit_step)
 
+    def _leads(self, r: InfillRequest) -> list[Lead]:
+        """Indentations to start a line-start gap from, when its middle must be code (indent.py)."""
+        if not (self.decoding.indent_leads and r.constrained and needs_code(r.prefix, r.suffix)):
+            return []
+        return [split_lead(self.tokenizer, g) for g in indent_guesses(r.prefix, r.suffix)]
+
+    def _plan(self, r: InfillRequest, p: _Progress) -> list[tuple[Lead | None, int]]:
+        """The request's candidates at its current canvas size, best first: each indentation at the full
+        canvas, then at shorter ones (``canvas_lengths``); the first try takes the first few."""
+        count = self._candidate_count(r)
+        leads: list[Lead | None] = list(p.leads) or [None]
+        lengths = canvas_lengths(p.canvas, math.ceil(count / len(leads)))
+        plan = [(lead, c) for c in lengths for lead in leads][:count]
+        return plan if p.tries else plan[: self.decoding.first_candidates]
+
     def _rows(self, reqs: list[InfillRequest], progress: list[_Progress], pending: list[int]) -> list[_Row]:
         rows = []
         for ri in pending:
             r, p = reqs[ri], progress[ri]
-            count = self._candidate_count(r)
-            lengths = canvas_lengths(p.canvas, count if p.tries else min(count, self.decoding.first_candidates))
-            pre, suf = cut_context(self.tokenizer, r.prefix, r.suffix, self.context_length - max(lengths))
-            rows += [_Row(ri, pre, suf, c, r.seed + k) for k, c in enumerate(lengths) if k >= p.skip]
+            plan = self._plan(r, p)
+            budget = min(self.decoding.context_tokens, self.context_length - max(c for _, c in plan))
+            for k, (lead, canvas) in enumerate(plan):
+                if k < p.skip:
+                    continue
+                text = lead.text if lead else ""
+                pre, suf = cut_context(self.tokenizer, r.prefix + text, r.suffix, budget)
+                rows.append(_Row(ri, pre, suf, canvas, r.seed + k, text, lead.start if lead else None))
         return rows
 
     def _denoiser(self, canvas: int, temperature: float, validator, hook, stop):
@@ -341,8 +293,12 @@ class CodeInfiller:
                                       ThresholdSampler)
 
         d, sampling = self.decoding, SamplingOptions(temperature=temperature)
-        inner = (ThresholdSampler(threshold=d.threshold, sampling=sampling) if d.tokens_per_step is None
-                 else ConfidenceSampler(steps=math.ceil(canvas / d.tokens_per_step), sampling=sampling))
+        if d.tokens_per_step is None:
+            inner = ThresholdSampler(threshold=d.threshold, sampling=sampling)
+        elif d.commit_sure:
+            inner = QuotaThresholdSampler(k=d.tokens_per_step, threshold=d.threshold, sampling=sampling)
+        else:
+            inner = ConfidenceSampler(steps=math.ceil(canvas / d.tokens_per_step), sampling=sampling)
         return Denoise(sampler=BlockwiseSampler(inner=inner, block_length=d.block_length), banned_ids=self.banned,
                        logits_hook=hook, validator=validator, cache=CacheOptions(d.cache), should_stop=stop,
                        max_remask_rounds=self.max_remask_rounds if validator else 0)
@@ -362,6 +318,19 @@ class CodeInfiller:
             spans.append((a, a + row.canvas))
         return x.to(self.device), editable.to(self.device), spans
 
+    def _first_token_rule(self, rows: list[_Row], spans) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """[B] first canvas position of each row with a lead (-1: none) and [B, V] the tokens allowed there."""
+        if all(row.start is None for row in rows):
+            return None, None
+        first = torch.tensor([a if row.start is not None else -1 for row, (a, _) in zip(rows, spans)])
+        allowed = torch.stack([self._allowed(row.start or "") for row in rows])
+        return first.to(self.device), allowed.to(self.device)
+
+    def _allowed(self, start: str) -> torch.Tensor:
+        if start not in self._allowed_cache:
+            self._allowed_cache[start] = first_token_allowed(self.tokenizer, start)
+        return self._allowed_cache[start]
+
     def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline) -> bool:
         """Decode the pending requests' candidates at their current canvas size in one batch; adds the
         candidates to ``progress``. Returns True when the time budget cut the round short."""
@@ -377,9 +346,10 @@ class CodeInfiller:
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())
 
-        hook = EosAfterEos(editable, tok.eos_id, tok.mask_id)
+        hook = LayoutHook(editable, tok.eos_id, tok.mask_id, *self._first_token_rule(rows, spans))
         denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop)
-        out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
+        with torch.inference_mode():  # a little cheaper than the loop's no_grad; the outputs are only read
+            out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
         if out.stopped and not (deadline is not None and deadline.passed):
             raise InfillCancelled("infill cancelled")
         tokens, logprob, steps = out.tokens.cpu(), out.token_logprob.cpu(), out.commit_step.cpu()
@@ -401,29 +371,39 @@ class CodeInfiller:
 
     def _collect(self, p: _Progress, row: _Row, check: MiddleCheck, canvas: list[int], logprob: list[float],
                  steps: list[int], decoded: bool = True) -> None:
-        """One decoded canvas → candidates: its text and the cuts of it at line ends, judged and scored."""
+        """One decoded canvas → candidates: its text and the cuts of it at line ends, scored, then judged
+        best first. A cut scoring below a valid ended candidate already found is left out unjudged: it can
+        never be the winner (``best_of`` takes the best valid ended one), so CPython is not asked."""
         tok = self.tokenizer
         ended, lp = score_canvas(canvas, logprob, tok.eos_id, tok.mask_id)
-        text, offsets = self.middle_text(canvas)
+        text, offsets = self.middle_text(canvas, row.lead)
         p.decoded += decoded
-        bonus = self.decoding.length_bonus
-        for k, (cut, used, errors) in enumerate(check.options(text, offsets)):
+        bonus, base = self.decoding.length_bonus, len(p.candidates)
+        options = []
+        for k, (cut, used) in enumerate(check.cuts(text, offsets)):
             whole = k == 0  # the canvas' own text; the others end at a line end inside it
-            p.candidates.append(Candidate(
-                text=cut, errors=errors, ended=ended or not whole or cut.endswith("\n"), canvas=row.canvas,
-                seed=row.seed, score=rank_score(lp if whole else lp[:used], ended and whole, bonus),
-                index=len(p.candidates), tokens=canvas, commit_step=steps))
+            options.append((rank_score(lp if whole else lp[:used], ended and whole, bonus), k, cut,
+                            ended or not whole or cut.endswith("\n")))
+        floor = max((c.score for c in p.candidates if c.ended and not c.errors), default=-math.inf)
+        for score, k, cut, cut_ended in sorted(options, key=lambda o: (-o[0], o[1])):
+            if score < floor:
+                continue
+            errors = check.judge.errors(cut)
+            p.candidates.append(Candidate(text=cut, errors=errors, ended=cut_ended, canvas=row.canvas, seed=row.seed,
+                                          score=score, index=base + k, tokens=canvas, commit_step=steps))
+            if cut_ended and not errors:
+                floor = max(floor, score)
 
-    def middle_text(self, canvas_ids: list[int]) -> tuple[str, list[tuple[int, int]]]:
-        """Text of a canvas up to its first ``<eos>`` or ``<mask>`` and each canvas token's byte range in
-        it (the tokens from there on get empty ranges at its end)."""
+    def middle_text(self, canvas_ids: list[int], lead: str = "") -> tuple[str, list[tuple[int, int]]]:
+        """``lead`` + the text of a canvas up to its first ``<eos>`` or ``<mask>``, and each canvas token's
+        byte range in it (the tokens from there on get empty ranges at its end)."""
         tok = self.tokenizer
         n = content_length(canvas_ids, tok.eos_id, tok.mask_id)
         canvas_ids = canvas_ids[:n] + [tok.eos_id] * (len(canvas_ids) - n)
         table = tok.token_bytes
-        offsets, pos = [], 0
+        offsets, pos = [], len(lead.encode("utf-8"))
         for i in canvas_ids:
             n = len(table[i])
             offsets.append((pos, pos + n))
             pos += n
-        return tok.decode(canvas_ids), offsets
+        return lead + tok.decode(canvas_ids), offsets

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 
@@ -175,7 +176,8 @@ def _last_nonblank_line(text: str) -> int:
 
 class MiddleJudge:
     """Errors a middle causes between a fixed ``prefix`` and ``suffix`` (module docstring: attribution).
-    Built once per request: the baseline (``prefix + suffix``) is compiled once, not per candidate."""
+    Built once per request: the baselines (``prefix + suffix`` compiled and parsed) are made once, and
+    only when a middle is rejected (a request whose first middle compiles never pays for them)."""
 
     def __init__(self, prefix: str, suffix: str, language: str = "python"):
         self.prefix, self.suffix, self.language = prefix, suffix, language
@@ -187,14 +189,22 @@ class MiddleJudge:
         self.seam_first = _last_nonblank_line(prefix) or 1
         first_suffix = next((i for i, line in enumerate(suffix.split("\n")) if line.strip()), suffix.count("\n"))
         self.seam_after = first_suffix  # suffix lines after the middle's last line up to its first code line
-        self.baseline = self._where(self.judge(prefix + suffix), 0) if self.judge else None
         # where the suffix's first code line ends: tree-sitter errors past it that prefix + suffix has too
         # (shifted by the middle) are the context's own
         lines = suffix.split("\n")
         self.suffix_seam_bytes = len("\n".join(lines[: first_suffix + 1]).encode("utf-8"))
-        base = syntax_errors(prefix + suffix, language)
-        self.baseline_tree = {(e.start - self.start_byte, e.end - self.start_byte, e.kind) for e in base
-                              if e.start >= self.start_byte + self.suffix_seam_bytes}
+        self._memo: dict[str, list[ErrorSpan]] = {}
+
+    @cached_property
+    def baseline(self):
+        """Where CPython's error in ``prefix + suffix`` (no middle) lies, or None."""
+        return self._where(self.judge(self.prefix + self.suffix), 0) if self.judge else None
+
+    @cached_property
+    def baseline_tree(self) -> set[tuple[int, int, str]]:
+        base = syntax_errors(self.prefix + self.suffix, self.language)
+        return {(e.start - self.start_byte, e.end - self.start_byte, e.kind) for e in base
+                if e.start >= self.start_byte + self.suffix_seam_bytes}
 
     def _where(self, err: SyntaxError | None, middle_lines: int):
         """(side, line relative to that side, message) of an error; side "seam" is always blamed."""
@@ -209,18 +219,24 @@ class MiddleJudge:
         return "seam", line, err.msg
 
     def errors(self, middle: str) -> list[ErrorSpan]:
+        """The middle's errors; memoised per text (the validator and the ranking judge the same texts)."""
+        if middle not in self._memo:
+            self._memo[middle] = self._errors(middle)
+        return list(self._memo[middle])
+
+    def _errors(self, middle: str) -> list[ErrorSpan]:
         if self.require_code and not middle.strip():
             return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
         full = self.prefix + middle + self.suffix
+        err = self.judge(full) if self.judge else None
+        if self.judge is not None and err is None:
+            return []  # CPython accepts: tree-sitter's spans are not needed
         shift = self.start_byte + len(middle.encode("utf-8"))
         tree = [e for e in relevant_errors(syntax_errors(full, self.language), self.start_byte, self.line_start)
                 if (e.start - shift, e.end - shift, e.kind) not in self.baseline_tree]
         if self.judge is None:
             return tree
-        err = self.judge(full)
         where = self._where(err, middle.count("\n"))
-        if where is None:
-            return []
         if where == self.baseline and (where[0] == "prefix" or (where[0] == "suffix" and _cut_end_error(where[2]))):
             return tree  # the context's own error (module docstring): CPython cannot judge the middle
         return [_line_span(full, err)] + tree

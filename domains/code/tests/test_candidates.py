@@ -1,6 +1,6 @@
 import torch
 
-from seqdiff_code.candidates import Candidate, EosAfterEos, best_of, line_cuts, rank_score, score_canvas
+from seqdiff_code.candidates import Candidate, LayoutHook, best_of, line_cuts, rank_score, score_canvas
 
 EOS, MASK = 2, 0
 
@@ -9,7 +9,7 @@ def test_eos_after_eos_forces_only_masked_canvas_positions_after_the_first_eos()
     x = torch.tensor([[7, MASK, EOS, MASK, 5, MASK], [MASK, MASK, MASK, MASK, MASK, EOS]])
     editable = torch.tensor([[False, True, True, True, True, True], [True] * 5 + [False]])
     logits = torch.randn(2, 6, 10)
-    out = EosAfterEos(editable, EOS, MASK)(0, x, logits)
+    out = LayoutHook(editable, EOS, MASK)(0, x, logits.clone())
     forced = out.argmax(-1) == EOS
     assert forced[0].tolist() == [False, False, False, True, False, True] or bool(forced[0, 3] & forced[0, 5])
     assert torch.equal(out[0, :3], logits[0, :3]) and torch.equal(out[0, 4], logits[0, 4])

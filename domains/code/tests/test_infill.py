@@ -145,6 +145,16 @@ def test_no_empty_middle_where_a_statement_is_needed(tokenizer, suffix):
     assert plain.text == "" and plain.remask_rounds == 0  # unconstrained: the model's own (empty) choice
 
 
+def test_line_start_gap_never_gets_whitespace_from_a_model_that_wants_it(tokenizer):
+    """A model whose favourites are <eos>, a newline and spaces still writes a statement on an empty body
+    line: the indentation comes from the guesses and the first canvas token must be content."""
+    infiller = hand(tokenizer, {"<eos>": 6.0, "\n": 5.5, " ": 5.0, "   ": 5.0, " pass": 4.0})
+    for suffix in ("", "\n", "x = 1\n"):
+        res = infiller.infill("def f(x):\n", suffix, max_tokens=8, candidates=2)
+        assert res.valid and res.text.strip() == "pass" and res.text.startswith("    pass"), res
+        assert compile("def f(x):\n" + res.text + suffix, "<t>", "exec")
+
+
 def test_max_tokens_is_a_maximum_not_the_canvas(tokenizer):
     infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=InfillDecoding(first_canvas=4))
     small = infiller.infill("y = ", "\n", max_tokens=3, candidates=1, constrained=False)
@@ -218,3 +228,31 @@ def test_budget_stretches_while_nothing_is_valid(tokenizer):
     infiller.clock = StepClock(infiller.model)
     res = infiller.infill("x = (1 + 2", "\nprint(x)\n", max_tokens=4, candidates=1, time_budget_s=3)
     assert res.truncated and 3 < res.nfe <= 6
+
+
+@pytest.mark.parametrize("middle, lps, pruned", [
+    ("    x = 1\n    y = (\n", [-0.1, -0.2, -3.0, -0.1, -0.5, -0.2], False),  # the whole text is invalid
+    ("    x = 1\n    y = 2\n", [-2.0, -2.0, -0.1, -0.1, -0.1, -0.1], True),  # the whole text wins: cuts skipped
+])
+def test_unjudged_cuts_never_change_the_winner(hand_infiller, tokenizer, middle, lps, pruned):
+    """Cuts are judged best first and those scoring below a valid ended one are skipped: the winner is
+    the one judging every cut would pick."""
+    from seqdiff_code.candidates import Candidate, MiddleCheck, best_of, rank_score, score_canvas
+    from seqdiff_code.infill import _Progress, _Row
+    from seqdiff_code.syntax import MiddleJudge
+
+    prefix, suffix = "def f():\n", "    return 1\n"
+    ids = tokenizer.encode(middle) + [tokenizer.eos_id]
+    lps = (lps * 4)[: len(ids)]
+    judge = MiddleJudge(prefix, suffix)
+    check = MiddleCheck(judge)
+    p = _Progress(judge=judge, canvas=len(ids))
+    for _ in range(2):  # a second canvas meets the floor the first one set
+        hand_infiller._collect(p, _Row(0, [], [], len(ids), 0), check, ids, lps, [0] * len(ids))
+    text, offsets = hand_infiller.middle_text(ids)
+    ended, lp = score_canvas(ids, lps, tokenizer.eos_id, tokenizer.mask_id)
+    everything = [Candidate(text=cut, errors=judge.errors(cut), ended=ended or k > 0 or cut.endswith("\n"),
+                            score=rank_score(lp if k == 0 else lp[:used], ended and k == 0, 0.01), canvas=len(ids),
+                            seed=0, index=k) for k, (cut, used) in enumerate(check.cuts(text, offsets))]
+    assert best_of(p.candidates, True).text == best_of(everything, True).text
+    assert (len(p.candidates) < 2 * len(everything)) == pruned

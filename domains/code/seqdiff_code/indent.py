@@ -1,0 +1,91 @@
+"""Where a gap's first line starts: indentation guesses and the rule for the canvas' first token.
+
+A gap at a line start (the cursor on an empty line, or a whole removed line) needs a statement at some
+indentation; a small model left to itself often spends its canvas on newlines and spaces (an empty
+answer) or guesses the depth wrong (CPython: "unexpected indent"). So such a gap is decoded from each
+likely indentation (``indent_guesses``): the indentation goes into the prefix, split the way the byte-level
+BPE splits it in running text (``Lead``: ``"\\n" + 7 spaces`` then ``" return"``), and the canvas' first
+token must then be content (``first_token_allowed``): never ``<eos>``, a newline or more whitespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+PROBE = "x"  # a word to tokenise after the indentation: shows where the BPE puts the boundary
+
+
+@dataclass(frozen=True)
+class Lead:
+    """``text`` joins the prefix (the indentation minus what the first content token carries);
+    ``start`` is what the first canvas token must begin with (" " or "") before a non-space byte."""
+
+    text: str
+    start: str
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _code_lines(text: str) -> list[str]:
+    return [line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")]
+
+
+def at_line_start(prefix: str) -> bool:
+    return not prefix or prefix.endswith("\n")
+
+
+def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
+    """Likely indentations of a line-start gap, best first: one level deeper than a previous line ending
+    in ``:``, the next code line's, the previous code line's, then the enclosing blocks' (each shallower
+    prefix line going back, nearest first: a dedent to ``except:`` or to the top level); duplicates once.
+    Empty unless the gap starts a line."""
+    if not at_line_start(prefix):
+        return []
+    before, after = _code_lines(prefix), _code_lines(suffix)
+    prev = before[-1] if before else None
+    nxt = after[0] if after else None
+    guesses = []
+    if prev is not None and prev.split("#", 1)[0].rstrip().endswith(":"):
+        unit = "\t" if _indent(prev).startswith("\t") else "    "
+        deeper = _indent(prev) + unit
+        if nxt is not None and len(_indent(nxt)) > len(_indent(prev)):
+            deeper = _indent(nxt)  # the block's own depth, as its next line shows
+        guesses.append(deeper)
+    guesses += [_indent(line) for line in (nxt, prev) if line is not None]
+    depth = len(_indent(prev)) if prev is not None else 0
+    for line in reversed(before):
+        if len(_indent(line)) < depth:
+            depth = len(_indent(line))
+            guesses.append(_indent(line))
+        if depth == 0 or len(dict.fromkeys(guesses)) >= limit:
+            break
+    if not guesses:
+        guesses.append("")
+    return list(dict.fromkeys(guesses))[:limit]
+
+
+def split_lead(tokenizer, indent: str) -> Lead:
+    """Split ``indent`` as the tokenizer does before a word: GPT-2-style BPE keeps the last space with the
+    word (``"        x"`` -> ``"       "``, ``" x"``); tabs stay whole."""
+    ids = tokenizer.encode(indent + PROBE)
+    last = tokenizer.decode(ids[-1:])
+    start = last[: -len(PROBE)] if last.endswith(PROBE) else ""
+    if not indent.endswith(start):
+        start = ""
+    return Lead(text=indent[: len(indent) - len(start)], start=start)
+
+
+def first_token_allowed(tokenizer, start: str) -> torch.Tensor:
+    """[V] bool: tokens that begin with ``start`` and then a non-whitespace byte (special tokens never)."""
+    prefix = start.encode("utf-8")
+    special = set(tokenizer.special_ids)
+    allowed = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+    for i, data in enumerate(tokenizer.token_bytes):
+        if i in special or not data.startswith(prefix) or len(data) <= len(prefix):
+            continue
+        allowed[i] = data[len(prefix):len(prefix) + 1] not in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
+    return allowed

@@ -1,0 +1,85 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqdiff.samplers.base import StepContext
+from seqdiff_code.candidates import LayoutHook
+from seqdiff_code.decoding import QuotaThresholdSampler
+from seqdiff_code.indent import Lead, first_token_allowed, indent_guesses, split_lead
+
+
+@pytest.mark.parametrize("prefix, suffix, want", [
+    ("def f(x):\n", "", ["    ", ""]),  # a block opener: one level deeper first
+    ("def f(x):\n", "        y = 1\n", ["        ", ""]),  # the block's own depth, as its next line shows
+    ("class A:\n    def f(self):\n        try:\n            x = 1\n", "            return x\n",
+     ["            ", "        ", "    "]),  # the next line's, then the enclosing blocks' (a dedent to except:)
+    ("x = 1\n", "y = 2\n", [""]),
+    ("", "x = 1\n", [""]),
+    ("d = {\n    'a': 1,  # one\n", "    'c': 3,\n}\n", ["    ", ""]),
+    ("def f(x):\n    return ", "\n", []),  # not at a line start: no guesses
+])
+def test_indent_guesses(prefix, suffix, want):
+    assert indent_guesses(prefix, suffix) == want
+
+
+def test_split_lead_follows_the_tokenizer(tokenizer):
+    assert split_lead(tokenizer, "        ") == Lead("       ", " ")  # "       " then " return"
+    assert split_lead(tokenizer, "") == Lead("", "")
+    assert split_lead(tokenizer, "\t\t") == Lead("\t\t", "")
+    for indent in ("    ", "   ", "\t"):
+        lead = split_lead(tokenizer, indent)
+        assert lead.text + lead.start == indent
+        ids = tokenizer.encode("x = 1\n" + indent + "return 1\n")
+        assert tokenizer.decode(ids[-3:]) == lead.start + "return 1\n"  # the BPE's own boundary
+
+
+@pytest.mark.parametrize("start", [" ", ""])
+def test_first_token_allowed_is_content_only(tokenizer, start):
+    allowed = first_token_allowed(tokenizer, start)
+    assert not allowed[list(tokenizer.special_ids)].any()
+    for i in allowed.nonzero().squeeze(1).tolist():
+        data = tokenizer.token_bytes[i]
+        assert data.startswith(start.encode()) and data[len(start):][:1] not in (b" ", b"\t", b"\n", b"\r")
+    for text in ("\n", "\n   ", " ", "   "):
+        assert not allowed[tokenizer.encode(text)[0]]
+    assert allowed[tokenizer.encode(start + "pass")[0]]
+
+
+def test_layout_hook_first_position_rule_only_while_masked():
+    mask, eos = 0, 2
+    x = torch.tensor([[7, mask, mask, mask], [7, 5, mask, mask]])
+    editable = torch.tensor([[False, True, True, True]] * 2)
+    allowed = torch.zeros(2, 10, dtype=torch.bool)
+    allowed[:, 5] = True
+    logits = torch.randn(2, 4, 10)
+    out = LayoutHook(editable, eos, mask, torch.tensor([1, 1]), allowed)(0, x, logits.clone())
+    assert out[0, 1].argmax() == 5 and (out[0, 1, ~allowed[0]] == -1e4).all()
+    assert torch.equal(out[1], logits[1])  # row 1's first position is committed: untouched
+    assert torch.equal(out[0, 2:], logits[0, 2:])
+
+
+def _ctx(editable):
+    return StepContext(step=0, num_steps=4, mask_id=0, editable=editable)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12), st.integers(1, 4), st.floats(0.5, 1.0))
+def test_quota_threshold_commits_k_or_every_sure_token(probs, k, threshold):
+    """One masked row, position i's best token has probability ~probs[i]: the sampler commits
+    max(k, #sure) positions, the most confident ones, never more than are masked."""
+    n, vocab = len(probs), 4
+    logits = torch.full((1, n, vocab), -30.0)
+    for i, p in enumerate(probs):
+        p = min(max(p, 1e-4), 1 - 1e-4)
+        logits[0, i, 3] = 0.0
+        logits[0, i, 1] = torch.log(torch.tensor((1 - p) / p)).item()  # P(token 3) = p
+    x = torch.zeros(1, n, dtype=torch.long)
+    editable = torch.ones(1, n, dtype=torch.bool)
+    out = QuotaThresholdSampler(k=k, threshold=threshold).step(logits, x, _ctx(editable))
+    conf = torch.softmax(logits[0], -1).max(-1).values
+    committed = out[0] != 0
+    sure = int((conf >= threshold).sum())
+    assert int(committed.sum()) == min(n, max(k, sure))
+    if committed.any() and (~committed).any():
+        assert conf[committed].min() >= conf[~committed].max()
