@@ -122,3 +122,31 @@ def write_model_folder(path: str | Path, tokenizer: Tokenizer, domain: str, seed
                                     mask_id=tokenizer.mask_id, **shape))
     return save_pretrained(Pretrained(model=model, tokenizer=tokenizer, domain=domain,
                                       meta={"note": "random weights (tests)"}), path)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``seqdiff ARGV`` in-process: (exit status, stdout, stderr); an escaping exception fails the test."""
+    import contextlib
+    import io
+
+    from seqdiff.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as stop:
+            code = stop.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def logged_losses(out_dir: Path) -> dict[int, float]:
+    """``train/loss`` by step from a Lightning run's CSV logs (every version, so a resumed run's too)."""
+    import csv
+
+    losses = {}
+    for path in sorted(out_dir.glob("logs/version_*/metrics.csv")):
+        for row in csv.DictReader(path.open()):
+            if row.get("train/loss"):
+                losses[int(row["step"])] = float(row["train/loss"])
+    return losses

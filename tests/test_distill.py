@@ -1,7 +1,6 @@
 """seqdiff distill: the losses on hand-built cases, a tiny student that gets closer to its teacher, resume,
 config errors, and bench rows for a student next to its teacher."""
 
-import csv
 import math
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from seqdiff.distill.losses import certainty_loss, masked_kl, two_step_target, t
 from seqdiff.noise import NoiseConfig
 from seqdiff.distill.rollout import ancestral_state, ban, greedy_trajectory, teacher_two_steps
 from seqdiff.samplers import ConfidenceSampler, Denoise, SamplingOptions
-from seqdiff.testing import tiny_denoiser
+from seqdiff.testing import logged_losses, tiny_denoiser
 from seqdiff.tokenizer import CharTokenizer
 
 TOY_TOK = CharTokenizer.from_alphabet("abc")  # the toy domain's tokenizer
@@ -121,22 +120,13 @@ def test_a_few_steps_bring_the_student_closer_to_its_teachers_two_steps(teacher,
     assert f"Distilled from `{teacher}`" in (folder / "README.md").read_text()
 
 
-def _losses(out_dir: Path) -> dict[int, float]:
-    losses = {}
-    for path in sorted(out_dir.glob("logs/version_*/metrics.csv")):
-        for row in csv.DictReader(path.open()):
-            if row.get("train/loss"):
-                losses[int(row["step"])] = float(row["train/loss"])
-    return losses
-
-
 def test_resume_across_a_round_reaches_the_same_step_loss_and_weights(teacher, tmp_path):
     straight = distill(load_config(None, settings(teacher, tmp_path / "a", rounds=2)))
     # round one alone (rounds=1 over 4 steps is the same plan as the first half of rounds=2 over 8), then resume
     distill(load_config(None, settings(teacher, tmp_path / "b", **{"trainer.max_steps": 4})))
     resumed = distill(load_config(None, settings(teacher, tmp_path / "b", rounds=2)), resume=True)
     assert from_pretrained(resumed).meta["steps"] == 8
-    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    a, b = logged_losses(tmp_path / "a"), logged_losses(tmp_path / "b")
     assert max(a) == max(b) == 7
     assert a[7] == pytest.approx(b[7], rel=1e-5)
     wa, wb = from_pretrained(straight).model.state_dict(), from_pretrained(resumed).model.state_dict()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from seqdiff.checkpoint import from_pretrained
+from seqdiff.testing import logged_losses
 from seqdiff.train import load_config, train
 
 TOY = {"domain": "toy", "model": {"d_model": 32, "n_layers": 2, "n_heads": 4}, "optim": {"lr": 0.003, "warmup_steps": 10},
@@ -22,17 +23,6 @@ def toy_config(tmp_path: Path, **trainer):
     overrides += [f"model.{k}={v}" for k, v in TOY["model"].items()]
     overrides += [f"optim.{k}={v}" for k, v in TOY["optim"].items()]
     return load_config(None, ["domain=toy", *overrides])
-
-
-def _metrics(out_dir: Path) -> dict[int, float]:
-    import csv
-
-    losses = {}
-    for path in sorted(out_dir.glob("logs/version_*/metrics.csv")):
-        for row in csv.DictReader(path.open()):
-            if row.get("train/loss"):
-                losses[int(row["step"])] = float(row["train/loss"])
-    return losses
 
 
 def test_tiny_model_overfits_tiny_dataset(tmp_path):
@@ -52,7 +42,7 @@ def test_resume_reaches_the_same_step_and_loss(tmp_path):
     resumed = toy_config(tmp_path / "b", max_steps=8, log_every=1)
     folder = train(resumed, resume=True)
     assert from_pretrained(folder).meta["steps"] == 8
-    a, b = _metrics(tmp_path / "a/run"), _metrics(tmp_path / "b/run")
+    a, b = logged_losses(tmp_path / "a/run"), logged_losses(tmp_path / "b/run")
     assert max(a) == max(b)
     assert a[max(a)] == pytest.approx(b[max(b)], rel=1e-5)
     wa = from_pretrained(tmp_path / "a/run/model").model.state_dict()

@@ -12,8 +12,6 @@ test_serve_cli::test_a_model_that_cannot_load_exits_2."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -24,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqdiff.cli import main
+from seqdiff.testing import run_cli
 
 FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -34,16 +32,6 @@ def src(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("src") / "mod.py"
     path.write_text("def add(a, b):\n    return a + b\n")
     return path
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as stop:
-            code = stop.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def refused(argv: list[str]) -> str:

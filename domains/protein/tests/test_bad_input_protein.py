@@ -12,8 +12,6 @@ test_serve_protein::test_bad_fields_are_400_naming_the_field."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -24,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqdiff.cli import main
+from seqdiff import testing
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 OUTPUTS = ("designs.fasta", "scores.csv", "run.json")
@@ -32,13 +30,8 @@ OUTPUTS = ("designs.fasta", "scores.csv", "run.json")
 
 def run_cli(argv: list[str]) -> tuple[int, str]:
     """``seqdiff ARGV`` in-process: (exit status, stderr)."""
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as stop:
-            code = stop.code
-    return code, err.getvalue()
+    code, _, err = testing.run_cli(argv)
+    return code, err
 
 
 def design(model: Path, out: Path, *argv: str) -> tuple[int, str]:
