@@ -284,10 +284,13 @@ class CodeInfiller:
         return [split_lead(self.tokenizer, g) for g in indent_guesses(r.prefix, r.suffix)]
 
     def _plan(self, r: InfillRequest, p: _Progress) -> list[tuple[Lead | None, int]]:
-        """The request's candidates at its current canvas size, best first: each indentation at the full
-        canvas, then at shorter ones (``canvas_lengths``); the first try takes the first few."""
+        """The request's candidates at its current canvas size, best first: each indentation (and, with
+        ``free_candidate``, no lead) at the full canvas, then at shorter ones (``canvas_lengths``); the first
+        try takes the first few."""
         count = self._candidate_count(r)
-        leads: list[Lead | None] = list(p.leads) or [None]
+        leads: list[Lead | None] = list(p.leads)
+        if not leads or self.decoding.free_candidate:
+            leads.append(None)  # no lead: the model places the line itself (a newline, a comment first)
         lengths = canvas_lengths(p.canvas, math.ceil(count / len(leads)))
         plan = [(lead, c) for c in lengths for lead in leads][:count]
         return plan[:1] if p.single else plan if p.tries else plan[: self.decoding.first_candidates]

@@ -275,3 +275,19 @@ def test_budget_spent_before_any_code_still_answers_with_code(tokenizer):
     infiller.clock = spent()
     plain = infiller.infill("x = ", "\n", max_tokens=8, candidates=1, time_budget_s=0.5)
     assert plain.truncated and plain.nfe == 0 and plain.text == ""  # mid-line: no code required, none forced
+
+
+def test_line_start_gap_also_gets_one_candidate_without_a_lead(tokenizer):
+    """An empty line (llama.vim's layout) is decoded from each guessed indentation and once without a
+    lead, so the model may still begin with a newline or a comment; it comes last, after the guesses."""
+    from seqdiff_code.infill import _Progress
+    from seqdiff_code.syntax import MiddleJudge
+
+    for free in (True, False):
+        infiller = hand(tokenizer, decoding=InfillDecoding(free_candidate=free))
+        r = InfillRequest("def f(x):\n    y = 1\n", "\nprint(f)\n", candidates=4)
+        p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, infiller._leads(r), tries=1)
+        plan = infiller._plan(r, p)
+        shown = [(lead.text + lead.start if lead else None, canvas) for lead, canvas in plan]
+        want = [("", 16), ("    ", 16), (None, 16), ("", 4)] if free else [("", 16), ("    ", 16), ("", 4), ("    ", 4)]
+        assert shown == want
