@@ -5,7 +5,8 @@ Tasks: ``seqdiff_code.tasks.infill_tasks`` (documented there): whole-line middle
 runs of 2-6 lines, drawn with ``random.Random(--seed)``.
 
 Scored on what a user gets, never on the infiller's own verdict: CPython accepts ``prefix + middle +
-suffix`` (``compile``, nothing runs), the middle is not empty/whitespace, exact line match (each line
+suffix`` (``compile``, nothing runs), the middle is not empty/whitespace, both at once (``useful``: an
+empty line always compiles, so ``cpython`` alone rewards blank answers), exact line match (each line
 whitespace-trimmed), truncated by the budget, and latency p50/p90.
 
 * ``api``: ``CodeInfiller.infill(prefix, suffix, max_tokens=--n-predict, time_budget_s=--budget-ms)``, the
@@ -68,6 +69,8 @@ def summarise(rows: list[dict]) -> dict:
     return {"n": len(rows),
             "cpython_ok": sum(compiles(r["prefix"] + r["text"] + r["suffix"]) for r in rows) / n,
             "non_empty": sum(bool(r["text"].strip()) for r in rows) / n,
+            # an empty line is always valid Python: only a non-empty answer that compiles is a useful one
+            "useful": sum(bool(r["text"].strip()) and compiles(r["prefix"] + r["text"] + r["suffix"]) for r in rows) / n,
             "exact_line": sum(lines_match(r["text"], r["middle"]) for r in rows) / n,
             "truncated": sum(bool(r["truncated"]) for r in rows) / n,
             "p50_ms": 1000 * percentile(lat, 0.5), "p90_ms": 1000 * percentile(lat, 0.9)}
@@ -159,9 +162,9 @@ def main(argv=None) -> int:
                            for kind in ("single", "multi", "all") if any(kind == "all" or r["kind"] == kind for r in rows)}
             print(f"{key}: candidates {args.candidates}, n_predict {args.n_predict}, budget {args.budget_ms} ms",
                   flush=True)
-            print(f"  {'kind':7} {'n':>4} {'cpython':>8} {'nonempty':>9} {'exact':>7} {'trunc':>6} {'p50_ms':>8} {'p90_ms':>8}")
+            print(f"  {'kind':7} {'n':>4} {'cpython':>8} {'nonempty':>9} {'useful':>7} {'exact':>7} {'trunc':>6} {'p50_ms':>8} {'p90_ms':>8}")
             for kind, s in report[key].items():
-                print(f"  {kind:7} {s['n']:>4} {s['cpython_ok']:>8.3f} {s['non_empty']:>9.3f} {s['exact_line']:>7.3f} "
+                print(f"  {kind:7} {s['n']:>4} {s['cpython_ok']:>8.3f} {s['non_empty']:>9.3f} {s['useful']:>7.3f} {s['exact_line']:>7.3f} "
                       f"{s['truncated']:>6.2f} {s['p50_ms']:>8.0f} {s['p90_ms']:>8.0f}", flush=True)
     if args.json:
         from seqdiff.io import atomic_write_text

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+OPENERS = (":", "(", "[", "{", ",", "\\")  # a line ending so may be followed by a deeper one
 PROBE = "x"  # a word to tokenise after the indentation: shows where the BPE puts the boundary
 
 
@@ -40,9 +41,10 @@ def at_line_start(prefix: str) -> bool:
 
 def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     """Likely indentations of a line-start gap, best first: one level deeper than a previous line ending
-    in ``:``, the next code line's, the previous code line's, then the enclosing blocks' (each shallower
-    prefix line going back, nearest first: a dedent to ``except:`` or to the top level); duplicates once.
-    Empty unless the gap starts a line."""
+    in ``:``, the next code line's (not when it is deeper than a previous line that opens nothing: the gap
+    must then open that block, at most at the previous line's depth), the previous code line's, then the
+    enclosing blocks' (each shallower prefix line going back, nearest first: a dedent to ``except:`` or to
+    the top level); duplicates once. Empty unless the gap starts a line."""
     if not at_line_start(prefix):
         return []
     before, after = _code_lines(prefix), _code_lines(suffix)
@@ -55,7 +57,11 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
         if nxt is not None and len(_indent(nxt)) > len(_indent(prev)):
             deeper = _indent(nxt)  # the block's own depth, as its next line shows
         guesses.append(deeper)
-    guesses += [_indent(line) for line in (nxt, prev) if line is not None]
+    opens = prev is not None and prev.split("#", 1)[0].rstrip().endswith(OPENERS)
+    if nxt is not None and (prev is None or opens or len(_indent(nxt)) <= len(_indent(prev))):
+        guesses.append(_indent(nxt))  # deeper after a line that opens nothing: the gap must open it
+    if prev is not None:
+        guesses.append(_indent(prev))
     depth = len(_indent(prev)) if prev is not None else 0
     for line in reversed(before):
         if len(_indent(line)) < depth:

@@ -32,7 +32,9 @@ Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked thr
 ``should_stop`` with the infiller's ``clock`` (``Deadline``: as in llama.cpp, which applies it only once
 a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
 ``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
-``truncated=True`` (a candidate still decoding counts with the text it has committed so far).
+``truncated=True`` (a candidate still decoding counts with the text it has committed so far). Where code
+is needed and none was written yet, one candidate is first decoded to its end (``_finish_blank``): never
+an empty answer because the clock ran out.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class _Progress:
     done: bool = False
     tries: int = 0  # rounds decoded
     skip: int = 0  # leading candidates already decoded at this canvas size (the first try's)
+    single: bool = False  # decode only the first planned candidate (``_finish_blank``)
 
 
 class CodeInfiller:
@@ -234,6 +237,8 @@ class CodeInfiller:
                 deadline.found_valid = all(any(not c.errors for c in p.candidates) for p in progress)
             for i in pending:
                 self._next_round(reqs[i], progress[i], truncated)
+        if truncated:
+            self._finish_blank(reqs, progress, temperature, should_stop)
         wall = time.perf_counter() - start
         return [self._result(r, p, truncated, wall) for r, p in zip(reqs, progress)]
 
@@ -249,6 +254,19 @@ class CodeInfiller:
             p.skip = self.decoding.first_candidates  # the same canvas: only the candidates not decoded yet
         else:
             p.canvas = min(r.max_tokens, 2 * p.canvas)
+
+    def _finish_blank(self, reqs: list[InfillRequest], progress: list[_Progress], temperature: float,
+                      should_stop: Callable[[], bool] | None) -> None:
+        """The budget ran out before a request that needs code had any written: an editor is better served a
+        little late than with nothing, so its first planned candidate is decoded to the end, past the
+        budget but bounded (one canvas of ``first_canvas`` tokens, no re-masking: a few model calls)."""
+        blank = [i for i, (r, p) in enumerate(zip(reqs, progress))
+                 if p.judge.require_code and not best_of(p.candidates, r.constrained).text.strip()]
+        for i in blank:
+            p = progress[i]
+            p.canvas, p.tries, p.skip, p.single = min(reqs[i].max_tokens, self.decoding.first_canvas), 0, 0, True
+        if blank:
+            self._decode_round(reqs, progress, blank, temperature, should_stop, None, repair=False)
 
     def _result(self, r: InfillRequest, p: _Progress, truncated: bool, wall: float) -> InfillResult:
         win = best_of(p.candidates, r.constrained)
@@ -266,13 +284,16 @@ class CodeInfiller:
         return [split_lead(self.tokenizer, g) for g in indent_guesses(r.prefix, r.suffix)]
 
     def _plan(self, r: InfillRequest, p: _Progress) -> list[tuple[Lead | None, int]]:
-        """The request's candidates at its current canvas size, best first: each indentation at the full
-        canvas, then at shorter ones (``canvas_lengths``); the first try takes the first few."""
+        """The request's candidates at its current canvas size, best first: each indentation (and, with
+        ``free_candidate``, no lead) at the full canvas, then at shorter ones (``canvas_lengths``); the first
+        try takes the first few."""
         count = self._candidate_count(r)
-        leads: list[Lead | None] = list(p.leads) or [None]
+        leads: list[Lead | None] = list(p.leads)
+        if not leads or self.decoding.free_candidate:
+            leads.append(None)  # no lead: the model places the line itself (a newline, a comment first)
         lengths = canvas_lengths(p.canvas, math.ceil(count / len(leads)))
         plan = [(lead, c) for c in lengths for lead in leads][:count]
-        return plan if p.tries else plan[: self.decoding.first_candidates]
+        return plan[:1] if p.single else plan if p.tries else plan[: self.decoding.first_candidates]
 
     def _rows(self, reqs: list[InfillRequest], progress: list[_Progress], pending: list[int]) -> list[_Row]:
         rows = []
@@ -331,9 +352,10 @@ class CodeInfiller:
             self._allowed_cache[start] = first_token_allowed(self.tokenizer, start)
         return self._allowed_cache[start]
 
-    def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline) -> bool:
+    def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline, repair=True) -> bool:
         """Decode the pending requests' candidates at their current canvas size in one batch; adds the
-        candidates to ``progress``. Returns True when the time budget cut the round short."""
+        candidates to ``progress``. Returns True when the time budget cut the round short. ``repair``:
+        constrained rows are re-masked where the judge finds errors."""
         from seqdiff.samplers.base import row_generators
 
         tok = self.tokenizer
@@ -341,7 +363,7 @@ class CodeInfiller:
         x, editable, spans = self._canvas(rows)
         check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent) for row in rows]
         constrained = [reqs[row.request].constrained for row in rows]
-        validator = SyntaxValidator(self, rows, spans, check, constrained, deadline) if any(constrained) else None
+        validator = SyntaxValidator(self, rows, spans, check, constrained, deadline) if repair and any(constrained) else None
 
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())

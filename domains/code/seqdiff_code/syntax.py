@@ -18,7 +18,9 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
   that a cut-off end of the text causes (a bracket or string never closed, an unexpected end of file)
   — an editor sends the next 64 lines, not the file — since a middle is often what the rest of the
   suffix needs (an ``except:`` line removed is reported lines later). CPython stops at its first error,
-  so then it cannot judge the middle, and tree-sitter's verdict on the middle stands;
+  so then it cannot judge the middle: it judges again with the suffix cut back to before its last
+  statement at its shallowest indentation (``short_suffix``), and only if that cannot be done does
+  tree-sitter's verdict on the middle stand;
 * any other error is the middle's fault (the middle changed how the context parses).
 
 An empty or whitespace-only middle where a statement is expected — the cursor at the start of a line, or
@@ -206,6 +208,27 @@ class MiddleJudge:
         return {(e.start - self.start_byte, e.end - self.start_byte, e.kind) for e in base
                 if e.start >= self.start_byte + self.suffix_seam_bytes}
 
+    @staticmethod
+    def _cut_end(where) -> bool:
+        return where is not None and where[0] == "suffix" and _cut_end_error(where[2])
+
+    @cached_property
+    def short_suffix(self) -> str | None:
+        """The suffix without its last statement at its shallowest indentation (and what follows it): an
+        editor's 64 lines often end inside a docstring or a call, and CPython stops there, reporting nothing
+        about the middle. None when the suffix has no such statement after its first code line."""
+        lines = self.suffix.split("\n")
+        code = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+        if len(code) < 2:
+            return None
+        depth = min(len(lines[i]) - len(lines[i].lstrip()) for i in code)
+        last = max(i for i in code if len(lines[i]) - len(lines[i].lstrip()) == depth)
+        return "\n".join(lines[:last]) + "\n" if last > code[0] else None
+
+    @cached_property
+    def short_baseline(self):
+        return self._where(self.judge(self.prefix + self.short_suffix), 0)
+
     def _where(self, err: SyntaxError | None, middle_lines: int):
         """(side, line relative to that side, message) of an error; side "seam" is always blamed."""
         if err is None:
@@ -236,8 +259,14 @@ class MiddleJudge:
                 if (e.start - shift, e.end - shift, e.kind) not in self.baseline_tree]
         if self.judge is None:
             return tree
-        where = self._where(err, middle.count("\n"))
-        if where == self.baseline and (where[0] == "prefix" or (where[0] == "suffix" and _cut_end_error(where[2]))):
+        where, baseline = self._where(err, middle.count("\n")), self.baseline
+        if self._cut_end(where) and self.short_suffix is not None:
+            # the suffix ends inside a construct, so CPython stopped there: judge with it cut back
+            err = self.judge(self.prefix + middle + self.short_suffix)
+            if err is None:
+                return tree
+            where, baseline = self._where(err, middle.count("\n")), self.short_baseline
+        if where == baseline and (where[0] == "prefix" or (where[0] == "suffix" and _cut_end_error(where[2]))):
             return tree  # the context's own error (module docstring): CPython cannot judge the middle
         return [_line_span(full, err)] + tree
 

@@ -18,6 +18,8 @@ from seqdiff_code.indent import Lead, first_token_allowed, indent_guesses, split
     ("", "x = 1\n", [""]),
     ("d = {\n    'a': 1,  # one\n", "    'c': 3,\n}\n", ["    ", ""]),
     ("def f(x):\n    return ", "\n", []),  # not at a line start: no guesses
+    ("def f(x):\n    y = []\n", "        y.append(x)\n", ["    ", ""]),  # deeper next line: the gap opens it
+    ("def f(x):\n    y = g(\n", "        x)\n", ["        ", "    ", ""]),  # inside a call: any depth
 ])
 def test_indent_guesses(prefix, suffix, want):
     assert indent_guesses(prefix, suffix) == want

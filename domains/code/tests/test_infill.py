@@ -256,3 +256,38 @@ def test_unjudged_cuts_never_change_the_winner(hand_infiller, tokenizer, middle,
                             seed=0, index=k) for k, (cut, used) in enumerate(check.cuts(text, offsets))]
     assert best_of(p.candidates, True).text == best_of(everything, True).text
     assert (len(p.candidates) < 2 * len(everything)) == pruned
+
+
+def test_budget_spent_before_any_code_still_answers_with_code(tokenizer):
+    """The clock has run out before the first step (a busy machine): where a statement is needed the
+    answer is not the blank line the empty canvas gives, but one candidate decoded to its end, flagged
+    truncated, in a bounded number of model calls."""
+    decoding = InfillDecoding(first_canvas=4, block_length=2, budget_grace=0.0)
+    infiller = hand(tokenizer, {"<eos>": 6.0, "\n": 5.5, " ": 5.0, " pass": 4.0}, decoding=decoding)
+    def spent():  # a fresh clock: 0 when the deadline is set, 100 s later at its first check
+        reads = iter([0.0])
+        return lambda: next(reads, 100.0)
+
+    infiller.clock = spent()
+    res = infiller.infill("def f(x):\n", "\n", max_tokens=32, candidates=4, time_budget_s=0.5)
+    assert res.truncated and res.text == "    pass" and res.valid, res
+    assert res.valid_candidates == 1 and 0 < res.nfe <= 4  # one canvas of first_canvas tokens, no re-masking
+    infiller.clock = spent()
+    plain = infiller.infill("x = ", "\n", max_tokens=8, candidates=1, time_budget_s=0.5)
+    assert plain.truncated and plain.nfe == 0 and plain.text == ""  # mid-line: no code required, none forced
+
+
+def test_line_start_gap_also_gets_one_candidate_without_a_lead(tokenizer):
+    """An empty line (llama.vim's layout) is decoded from each guessed indentation and once without a
+    lead, so the model may still begin with a newline or a comment; it comes last, after the guesses."""
+    from seqdiff_code.infill import _Progress
+    from seqdiff_code.syntax import MiddleJudge
+
+    for free in (True, False):
+        infiller = hand(tokenizer, decoding=InfillDecoding(free_candidate=free))
+        r = InfillRequest("def f(x):\n    y = 1\n", "\nprint(f)\n", candidates=4)
+        p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, infiller._leads(r), tries=1)
+        plan = infiller._plan(r, p)
+        shown = [(lead.text + lead.start if lead else None, canvas) for lead, canvas in plan]
+        want = [("", 16), ("    ", 16), (None, 16), ("", 4)] if free else [("", 16), ("    ", 16), ("", 4), ("    ", 4)]
+        assert shown == want

@@ -113,3 +113,14 @@ def test_an_error_lines_later_that_the_missing_line_causes_is_the_middles_fault(
     assert infill_errors(prefix, "except ValueError:\n", suffix) == []
     errors = infill_errors(prefix, "    z = 3\n", suffix)  # CPython: expected 'except' or 'finally' block
     assert errors and errors[0].kind.startswith("CPython")
+
+
+def test_suffix_cut_inside_a_docstring_still_judges_the_middle():
+    """llama.vim sends 64 suffix lines, here ending inside a docstring: CPython stops at that cut-off end,
+    so the judge cuts the suffix back to before its last top-level statement and judges the middle there."""
+    prefix = "def f(x):\n    if x:\n"
+    suffix = "\n    return 1\n\n\ndef g():\n    '''Doc\n    more\n"
+    judge = MiddleJudge(prefix, suffix)
+    assert not judge.errors("        y = 1")
+    assert judge.errors("    y = 1")  # expected an indented block after 'if' (tree-sitter alone accepts it)
+    assert judge.errors("        y = (")
