@@ -38,8 +38,10 @@ class BenchSpec:
 
     - ``naive_order``: the baseline's unmasking order (random, as EvoDiff's OADM, or LLaDA's low-confidence
       order); random baselines sample at temperature 1, low-confidence ones greedily.
-    - ``tasks(length, n, seed) -> list[Canvas]``: conditional canvases; ``None`` means ``n`` unconditional
-      canvases ``canvas_prefix + length masks + canvas_suffix`` (suffix ``None``: the tokenizer's eos).
+    - ``tasks(length, n, seed) -> list[Canvas]``: conditional canvases from the held-out split (a
+      ``split`` keyword, when accepted, names another: ``seqdiff tune`` draws ``train``); ``None`` means
+      ``n`` unconditional canvases ``canvas_prefix + length masks + canvas_suffix`` (suffix ``None``: the
+      tokenizer's eos).
     - ``banned_ids``: ids never emitted (``None``: the tokenizer's special ids).
     - ``quality(tasks, outputs) -> {column: value}`` for the ``quality_columns`` it fills.
     - ``scorer``: a name in ``Domain.scorers(device)`` averaged over unconditional outputs as

@@ -23,13 +23,19 @@ class RewardTerm:
 @dataclass(frozen=True)
 class RolloutConfig:
     """How rollouts are drawn: the domain's canvases (its bench tasks, else unconditional canvases of
-    ``length``), decoded by one of the project's samplers with the domain's banned ids."""
+    ``length``), decoded by one of the project's samplers with the domain's banned ids.
+
+    ``canvases`` names the data split the tasks are cut from: ``train`` (default) or ``validation``, so
+    the held-out split ``seqdiff bench`` and the eval scripts measure on is never tuned on; ``bench`` is
+    that held-out split itself (contaminates any later evaluation on it). Unconditional canvases carry no
+    data, so the choice changes nothing for them."""
 
     length: int = field(default=64, metadata={"min": 1, "max": 8192})
     sampler: Literal["ancestral", "confidence"] = "ancestral"  # random order (proteins) | low-confidence (code)
     steps: int = field(default=16, metadata={"min": 1, "max": 8192})
     temperature: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
     num_prompts: int = field(default=64, metadata={"min": 1, "max": 1_000_000})  # canvases drawn from
+    canvases: Literal["train", "validation", "bench"] = "train"
 
 
 @dataclass(frozen=True)

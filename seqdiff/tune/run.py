@@ -4,6 +4,7 @@ trainer, and export the tuned model folder atomically (a failed run leaves no fo
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import shutil
 import tempfile
@@ -45,13 +46,21 @@ def model_path(name: str) -> Path:
 
 
 def rollout_canvases(pretrained: Pretrained, domain, config: TuneConfig) -> tuple[list[dict], list[int]]:
-    """The domain's bench canvases (its tasks, else unconditional canvases) and its banned ids."""
+    """The domain's canvases cut from ``rollout.canvases``' split (its tasks, else unconditional canvases)
+    and its banned ids."""
     from seqdiff.bench import default_tasks, spec_of
 
     tokenizer, ro = pretrained.tokenizer, config.rollout
     spec = spec_of(domain, tokenizer)
-    canvases = (spec.tasks(ro.length, ro.num_prompts, config.trainer.seed) if spec.tasks
-                else default_tasks(spec, tokenizer, ro.length, ro.num_prompts))
+    if spec.tasks is None:
+        canvases = default_tasks(spec, tokenizer, ro.length, ro.num_prompts)
+    elif ro.canvases == "bench":
+        canvases = spec.tasks(ro.length, ro.num_prompts, config.trainer.seed)
+    elif "split" in inspect.signature(spec.tasks).parameters:
+        canvases = spec.tasks(ro.length, ro.num_prompts, config.trainer.seed, split=ro.canvases)
+    else:
+        raise ValueError(f"rollout.canvases={ro.canvases!r}: the {pretrained.domain} domain's tasks come only "
+                         "from its held-out bench split; set rollout.canvases: bench (and evaluate elsewhere)")
     banned = sorted(spec.banned_ids if spec.banned_ids is not None else tokenizer.special_ids)
     return canvases, banned
 

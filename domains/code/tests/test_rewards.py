@@ -78,3 +78,23 @@ def test_unit_tests_reward_passing_and_failing_programs_in_the_sandbox():
                   [{}, {}, {}]) == [1.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="needs `tests`"):
         unit_tests("  ")
+
+
+@pytest.mark.parametrize("choice, split", [("train", "train"), ("validation", "validation"), ("bench", "test")])
+def test_code_tune_canvases_come_from_the_chosen_split_never_the_held_out_one_by_default(choice, split):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from seqdiff.tune.config import load_config
+    from seqdiff.tune.run import rollout_canvases
+    from seqdiff_code.corpus import split_of_text
+    from seqdiff_code.tokenizer import CodeTokenizer
+
+    shipped = Path(__file__).resolve().parents[3] / "configs" / "tune-code-parse.yaml"
+    overrides = ["rollout.num_prompts=6"] + ([f"rollout.canvases={choice}"] if choice != "train" else [])
+    config = load_config(shipped, overrides)
+    pretrained = SimpleNamespace(tokenizer=CodeTokenizer.bundled(), domain="code")
+    canvases, _ = rollout_canvases(pretrained, load_domain("code"), config)
+    assert len(canvases) == 6
+    files = {c["task"].prefix + c["task"].middle + c["task"].suffix for c in canvases}
+    assert {split_of_text(text) for text in files} == {split}
