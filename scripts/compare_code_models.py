@@ -1,7 +1,7 @@
 """Validation NLL (nats/token, the ELBO bound the trainer reports) of code model folders on the same
 held-out examples, with the same masking noise for every model, so the figures compare like for like.
 
-    python scripts/compare_code_models.py OLD_DIR NEW_DIR --paths stdlib --paths /work/runs/corpus-packages
+    python scripts/compare_code_models.py OLD_DIR NEW_DIR --paths stdlib --paths runs/corpus-packages
 
 Each ``--paths`` value is one held-out set (comma-separated sources make one set). Examples: the
 ``--split`` files of that set through the code domain's dataset (deterministic draws), ``--batches`` x

@@ -10,7 +10,7 @@ constrained (the default: syntax-guided remasking and candidate choice) and once
 compiles ``prefix + middle + suffix``, the middle is not blank, exact line match (each line
 whitespace-trimmed, as the eval script), and mean content tokens (tokens of the whitespace-stripped middle).
 
-    nice -n 19 python scripts/tune_code_parse.py --out /work/runs/tune/code-parse
+    nice -n 19 python scripts/tune_code_parse.py --out runs/tune/code-parse
 
 Outputs (the tuned model folder, logs, table JSON) go under --out, not into the repository."""
 
@@ -51,7 +51,7 @@ def scores(infiller: CodeInfiller, tasks, constrained: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="/work/runs/tune/code-parse")
+    parser.add_argument("--out", default="runs/tune/code-parse")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
     parser.add_argument("--n-single", type=int, default=20, help="held-out single-line tasks per seed")
     parser.add_argument("--n-multi", type=int, default=10, help="held-out multi-line tasks per seed")

@@ -2,7 +2,7 @@
 penalty), then a before/after table on the same seeds: mean net charge, scorer pseudo-perplexity,
 longest homopolymer and top-residue fraction, natural held-out sequences beside them.
 
-    nice -n 19 python scripts/tune_protein_charge.py --out /work/runs/tune/protein-charge
+    nice -n 19 python scripts/tune_protein_charge.py --out runs/tune/protein-charge
 
 Outputs (the tuned model folder, logs, table JSON) go under --out, not into the repository."""
 
@@ -50,7 +50,7 @@ def stats(seqs: list[str], scorer) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="/work/runs/tune/protein-charge")
+    parser.add_argument("--out", default="runs/tune/protein-charge")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
     parser.add_argument("--designs", type=int, default=32, help="designs per seed in the table")
     parser.add_argument("--seeds", default="0,1")
