@@ -273,18 +273,10 @@ def resolve_model(spec: str, device="cpu", dtype: str | torch.dtype = torch.floa
     """A model folder, or a domain name whose bundled default model is used, its weights in ``dtype`` (a
     ``--dtype`` choice or a torch dtype). Returns (pretrained, domain)."""
     from seqdiff.checkpoint import from_pretrained
-    from seqdiff.plugins import load_domain
+    from seqdiff.plugins import load_domain, model_folder
 
-    path = Path(spec)
-    if path.exists():
-        pretrained = from_pretrained(path, device=device, dtype=dtype)
-        domain = load_domain(pretrained.domain) if pretrained.domain else None
-        return pretrained, domain
-    domain = load_domain(spec)
-    folder = domain.default_model()
-    if folder is None:
-        raise LookupError(f"domain {spec!r} ships no bundled model; pass --model with a model folder")
-    return from_pretrained(folder, device=device, dtype=dtype), domain
+    pretrained = from_pretrained(model_folder(spec), device=device, dtype=dtype)
+    return pretrained, load_domain(pretrained.domain) if pretrained.domain else None
 
 
 def write_json(rows: list[dict], path: str | Path) -> None:

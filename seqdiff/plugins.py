@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 from seqdiff.domain import Domain
 
@@ -25,6 +26,18 @@ def load_domain(name: str) -> Domain:
     if not isinstance(domain, Domain):
         raise TypeError(f"entry point {points[name].value!r} for domain {name!r} does not implement seqdiff.Domain")
     return domain
+
+
+def model_folder(name: str | Path) -> Path:
+    """A model folder as given, or an installed domain's name standing for its bundled model (``protein``,
+    ``code``): the one rule for every command's ``--model`` / ``policy:`` / ``teacher:``."""
+    path = Path(name)
+    if path.exists() or str(name) not in domain_entry_points():
+        return path  # a missing folder is reported by from_pretrained, naming the path
+    bundled = load_domain(str(name)).default_model()
+    if bundled is None:
+        raise LookupError(f"domain {str(name)!r} ships no bundled model; give a model folder instead")
+    return Path(bundled)
 
 
 def domain_version(name: str) -> str:

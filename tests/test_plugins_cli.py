@@ -1,11 +1,12 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from seqdiff.cli import main
 from seqdiff.domain import Domain
-from seqdiff.plugins import domain_entry_points, load_domain
+from seqdiff.plugins import domain_entry_points, load_domain, model_folder
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -22,6 +23,15 @@ def test_third_party_domain_is_discovered_through_its_entry_point():
 def test_unknown_domain_lists_the_installed_ones():
     with pytest.raises(LookupError, match="unknown domain 'nope'.*toy"):
         load_domain("nope")
+
+
+def test_model_folder_takes_a_path_or_a_domain_name(tmp_path):
+    """``--model``/``policy:``/``teacher:``: a folder as given (even a missing one, which the loader then
+    names), else a domain's bundled model; a domain that bundles none says so."""
+    assert model_folder(tmp_path) == tmp_path
+    assert model_folder("no/such/folder") == Path("no/such/folder")
+    with pytest.raises(LookupError, match="domain 'toy' ships no bundled model"):
+        model_folder("toy")
 
 
 def test_domains_command_lists_versions(capsys):

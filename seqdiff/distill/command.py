@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from seqdiff.bench import default_tasks, spec_of
 from seqdiff.checkpoint import Pretrained, from_pretrained, model_card, save_pretrained
 from seqdiff.data import LoaderConfig, SequenceDataModule
-from seqdiff.plugins import load_domain
+from seqdiff.plugins import load_domain, model_folder
 from seqdiff.train import fit
 
 from seqdiff.distill.config import DistillConfig
@@ -49,7 +49,7 @@ class Prepared:
 
 def prepare(config: DistillConfig) -> Prepared:
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    teacher = from_pretrained(config.teacher)
+    teacher = from_pretrained(model_folder(config.teacher))
     if teacher.domain is None:
         raise ValueError(f"teacher={config.teacher!r} names no domain in its config.json; distillation needs "
                          f"the domain's canvases")

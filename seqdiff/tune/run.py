@@ -16,6 +16,7 @@ import torch
 
 from seqdiff.checkpoint import Pretrained, from_pretrained, save_pretrained
 from seqdiff.io import atomic_write_text
+from seqdiff.plugins import model_folder
 from seqdiff.train import Fitted, fit
 from seqdiff.tune.config import TuneConfig
 from seqdiff.tune.module import StepData, TuneModule
@@ -28,21 +29,6 @@ class Prepared:
     module: TuneModule
     policy_path: Path
     reference_path: Path
-
-
-def model_path(name: str) -> Path:
-    """A model folder, or a domain name standing for that domain's bundled model."""
-    path = Path(name)
-    if path.is_dir():
-        return path
-    from seqdiff.plugins import domain_entry_points, load_domain
-
-    if name in domain_entry_points():
-        bundled = load_domain(name).default_model()
-        if bundled is None:
-            raise ValueError(f"policy={name!r}: the {name} domain bundles no model; give a model folder")
-        return Path(bundled)
-    raise FileNotFoundError(f"policy/reference {name!r} is neither a model folder nor an installed domain")
 
 
 def rollout_canvases(pretrained: Pretrained, domain, config: TuneConfig) -> tuple[list[dict], list[int]]:
@@ -67,8 +53,8 @@ def rollout_canvases(pretrained: Pretrained, domain, config: TuneConfig) -> tupl
 
 def prepare(config: TuneConfig) -> Prepared:
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    policy_path = model_path(config.policy)
-    reference_path = model_path(config.reference) if config.reference else policy_path
+    policy_path = model_folder(config.policy)
+    reference_path = model_folder(config.reference) if config.reference else policy_path
     pretrained = from_pretrained(policy_path)
     reference = from_pretrained(reference_path).model if config.reference else None
     if reference is not None and reference.config.to_dict() != pretrained.model.config.to_dict():
