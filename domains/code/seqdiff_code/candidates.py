@@ -175,7 +175,7 @@ class SyntaxValidator:
             a, e = self.spans[b]
             ids = x[b, a:e].tolist()
             if self.constrained[b] and tok.mask_id not in ids:
-                text, offsets = self.infiller.middle_text(ids, self.rows[b].lead)
+                text, offsets = self.infiller.middle_text(ids, self.rows[b].lead, self.rows[b].tail)
                 cuts, judge = self.check[b].cuts(text, offsets), self.check[b].judge
                 if any(not judge.errors(cut) for cut, _ in cuts):  # stops at the first valid one
                     found[b] = (ids, text, [])
@@ -200,8 +200,8 @@ class SyntaxValidator:
     def _positions(self, ids, text, errors, b) -> tuple[set[int], set[int]]:
         if any(e.kind == "EMPTY" for e in errors):
             return {0}, set(range(len(ids)))  # write something: decode the whole canvas again
-        lead = self.rows[b].lead
-        _, offsets = self.infiller.middle_text(ids, lead)
+        row = self.rows[b]
+        _, offsets = self.infiller.middle_text(ids, row.lead, row.tail)
         base = self.check[b].judge.start_byte
         offsets = [(base + s, base + t) for s, t in offsets]
         return error_tokens(errors, offsets, base, base + len(text.encode("utf-8")))

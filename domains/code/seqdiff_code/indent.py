@@ -6,6 +6,11 @@ answer) or guesses the depth wrong (CPython: "unexpected indent"). So such a gap
 likely indentation (``indent_guesses``): the indentation goes into the prefix, split the way the byte-level
 BPE splits it in running text (``Lead``: ``"\\n" + 7 spaces`` then ``" return"``), and the canvas' first
 token must then be content (``first_token_allowed``): never ``<eos>``, a newline or more whitespace.
+
+A line followed by a deeper one must open that block. A small model rarely writes the header's ``:``
+unprompted (``n = x`` where ``while n is not None:`` belonged), so such a lead also carries a ``tail``
+(``header_tail``): the ``:`` joins the suffix while decoding and ends the middle, and the model fills the
+header before it. The other way to open a deeper line, a bracket left open, is the same lead without it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class Lead:
 
     text: str
     start: str
+    tail: str = ""  # the middle ends with this (a block header's ":"), put before the suffix while decoding
 
 
 def _indent(line: str) -> str:
@@ -41,7 +47,7 @@ def at_line_start(prefix: str) -> bool:
 
 def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     """Likely indentations of a line-start gap, best first: one level deeper than a previous line ending
-    in ``:``, the next code line's (not when it is deeper than a previous line that opens nothing: the gap
+    in ``:`` (first when the next code line is two levels deeper: the gap is a header), the next code line's (not when it is deeper than a previous line that opens nothing: the gap
     must then open that block, at most at the previous line's depth), the previous code line's, then the
     enclosing blocks' (each shallower prefix line going back, nearest first: a dedent to ``except:`` or to
     the top level); duplicates once. Empty unless the gap starts a line."""
@@ -54,6 +60,8 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     if prev is not None and prev.split("#", 1)[0].rstrip().endswith(":"):
         unit = "\t" if _indent(prev).startswith("\t") else "    "
         deeper = _indent(prev) + unit
+        if nxt is not None and len(_indent(nxt)) >= len(deeper) + len(unit):
+            guesses.append(deeper)  # two levels deeper next: the gap is most likely a header one level in
         if nxt is not None and len(_indent(nxt)) > len(_indent(prev)):
             deeper = _indent(nxt)  # the block's own depth, as its next line shows
         guesses.append(deeper)
@@ -72,6 +80,15 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     if not guesses:
         guesses.append("")
     return list(dict.fromkeys(guesses))[:limit]
+
+
+def header_tail(suffix: str, indent: str) -> str:
+    """``":"`` when the suffix's next code line is deeper than ``indent`` (a line there opens a block), with
+    the line end when the suffix starts on the next line; else ``""``."""
+    after = _code_lines(suffix)
+    if not after or len(_indent(after[0])) <= len(indent):
+        return ""
+    return ":" if suffix.startswith(("\n", "\r\n")) else ":\n"
 
 
 def split_lead(tokenizer, indent: str) -> Lead:

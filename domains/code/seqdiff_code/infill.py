@@ -32,16 +32,16 @@ Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked thr
 ``should_stop`` with the infiller's ``clock`` (``Deadline``: as in llama.cpp, which applies it only once
 a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
 ``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
-``truncated=True`` (a candidate still decoding counts with the text it has committed so far). Where code
-is needed and none was written yet, one candidate is first decoded to its end (``_finish_blank``): never
-an empty answer because the clock ran out.
+``truncated=True`` (a candidate still decoding counts with the text it has committed so far). Where no
+candidate is valid yet and code is needed or some was written, one candidate is first decoded to its end
+(``_finish_blank``): never an empty or cut-off answer because the clock ran out.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -50,7 +50,7 @@ import torch
 from seqdiff_code.candidates import (Candidate, LayoutHook, MiddleCheck, SyntaxValidator, best_of, content_length,
                                      rank_score, score_canvas, settled)
 from seqdiff_code.decoding import Deadline, InfillDecoding, QuotaThresholdSampler, canvas_lengths, cut_context
-from seqdiff_code.indent import Lead, first_token_allowed, indent_guesses, split_lead
+from seqdiff_code.indent import Lead, first_token_allowed, header_tail, indent_guesses, split_lead
 from seqdiff_code.syntax import MiddleJudge, needs_code
 
 MAX_TOKENS_LIMIT = 192
@@ -127,6 +127,7 @@ class _Row:
     canvas: int
     seed: int
     lead: str = ""  # indentation put before the canvas (indent.py); the middle starts with it
+    tail: str = ""  # put after the canvas (a header's ":", indent.py); the middle ends with it
     start: str | None = None  # the first canvas token must begin with this, then content (None: any token)
 
 
@@ -137,6 +138,7 @@ class _Progress:
     judge: MiddleJudge
     canvas: int
     leads: list[Lead] = field(default_factory=list)  # a line-start gap's indentations (indent.py); [] = none
+    later: list[Lead] = field(default_factory=list)  # the leads with a tail once more without it, tried last
     candidates: list[Candidate] = field(default_factory=list)  # every canvas' text and its line cuts
     decoded: int = 0  # canvases decoded
     nfe: int = 0
@@ -226,7 +228,7 @@ class CodeInfiller:
         budgets = [r.time_budget_s for r in reqs if r.time_budget_s is not None]
         deadline = Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
         progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language), min(r.max_tokens, self.decoding.first_canvas),
-                              self._leads(r)) for r in reqs]
+                              *self._leads(r)) for r in reqs]
         truncated = False
         while not truncated:
             pending = [i for i, p in enumerate(progress) if not p.done]
@@ -257,16 +259,19 @@ class CodeInfiller:
 
     def _finish_blank(self, reqs: list[InfillRequest], progress: list[_Progress], temperature: float,
                       should_stop: Callable[[], bool] | None) -> None:
-        """The budget ran out before a request that needs code had any written: an editor is better served a
-        little late than with nothing, so its first planned candidate is decoded to the end, past the
-        budget but bounded (one canvas of ``first_canvas`` tokens, no re-masking: a few model calls)."""
+        """The budget ran out before a request had a valid candidate, while it needs code or something was
+        written (a cut-off ``return =``): an editor is better served a little late than with nothing or
+        with code that does not parse, so its first planned candidate is decoded to the end, past the
+        budget but bounded (one canvas of ``first_canvas`` tokens, ``finish_remask_rounds`` re-maskings)."""
         blank = [i for i, (r, p) in enumerate(zip(reqs, progress))
-                 if p.judge.require_code and not best_of(p.candidates, r.constrained).text.strip()]
+                 if not any(not c.errors for c in p.candidates)
+                 and (p.judge.require_code or any(c.text.strip() for c in p.candidates))]
         for i in blank:
             p = progress[i]
             p.canvas, p.tries, p.skip, p.single = min(reqs[i].max_tokens, self.decoding.first_canvas), 0, 0, True
         if blank:
-            self._decode_round(reqs, progress, blank, temperature, should_stop, None, repair=False)
+            self._decode_round(reqs, progress, blank, temperature, should_stop, None,
+                               remask_rounds=self.decoding.finish_remask_rounds)
 
     def _result(self, r: InfillRequest, p: _Progress, truncated: bool, wall: float) -> InfillResult:
         win = best_of(p.candidates, r.constrained)
@@ -277,20 +282,24 @@ class CodeInfiller:
             constrained=r.constrained, truncated=truncated, errors=[(s.start, s.end, s.kind) for s in win.errors],
             canvas_tokens=win.tokens, commit_step=win.commit_step)
 
-    def _leads(self, r: InfillRequest) -> list[Lead]:
-        """Indentations to start a line-start gap from, when its middle must be code (indent.py)."""
+    def _leads(self, r: InfillRequest) -> tuple[list[Lead], list[Lead]]:
+        """Indentations to start a line-start gap from, when its middle must be code, each with a header's
+        ``:`` where a deeper line follows (indent.py); and those once more without it (a bracket left open)."""
         if not (self.decoding.indent_leads and r.constrained and needs_code(r.prefix, r.suffix)):
-            return []
-        return [split_lead(self.tokenizer, g) for g in indent_guesses(r.prefix, r.suffix)]
+            return [], []
+        leads = [split_lead(self.tokenizer, g) for g in indent_guesses(r.prefix, r.suffix)]
+        tailed = [replace(lead, tail=header_tail(r.suffix, lead.text + lead.start)) for lead in leads]
+        return tailed, [lead for lead, t in zip(leads, tailed) if t.tail]
 
     def _plan(self, r: InfillRequest, p: _Progress) -> list[tuple[Lead | None, int]]:
         """The request's candidates at its current canvas size, best first: each indentation (and, with
-        ``free_candidate``, no lead) at the full canvas, then at shorter ones (``canvas_lengths``); the first
-        try takes the first few."""
+        ``free_candidate``, no lead; then the tailed leads without their tail) at the full canvas, then at
+        shorter ones (``canvas_lengths``); the first try takes the first few."""
         count = self._candidate_count(r)
         leads: list[Lead | None] = list(p.leads)
         if not leads or self.decoding.free_candidate:
             leads.append(None)  # no lead: the model places the line itself (a newline, a comment first)
+        leads += p.later
         lengths = canvas_lengths(p.canvas, math.ceil(count / len(leads)))
         plan = [(lead, c) for c in lengths for lead in leads][:count]
         return plan[:1] if p.single else plan if p.tries else plan[: self.decoding.first_candidates]
@@ -304,12 +313,12 @@ class CodeInfiller:
             for k, (lead, canvas) in enumerate(plan):
                 if k < p.skip:
                     continue
-                text = lead.text if lead else ""
-                pre, suf = cut_context(self.tokenizer, r.prefix + text, r.suffix, budget)
-                rows.append(_Row(ri, pre, suf, canvas, r.seed + k, text, lead.start if lead else None))
+                text, tail = (lead.text, lead.tail) if lead else ("", "")
+                pre, suf = cut_context(self.tokenizer, r.prefix + text, tail + r.suffix, budget)
+                rows.append(_Row(ri, pre, suf, canvas, r.seed + k, text, tail, lead.start if lead else None))
         return rows
 
-    def _denoiser(self, canvas: int, temperature: float, validator, hook, stop):
+    def _denoiser(self, canvas: int, temperature: float, validator, hook, stop, remask_rounds: int):
         from seqdiff.samplers import (BlockwiseSampler, CacheOptions, ConfidenceSampler, Denoise, SamplingOptions,
                                       ThresholdSampler)
 
@@ -322,7 +331,7 @@ class CodeInfiller:
             inner = ConfidenceSampler(steps=math.ceil(canvas / d.tokens_per_step), sampling=sampling)
         return Denoise(sampler=BlockwiseSampler(inner=inner, block_length=d.block_length), banned_ids=self.banned,
                        logits_hook=hook, validator=validator, cache=CacheOptions(d.cache), should_stop=stop,
-                       max_remask_rounds=self.max_remask_rounds if validator else 0)
+                       max_remask_rounds=remask_rounds if validator else 0)
 
     def _canvas(self, rows: list[_Row]):
         """Batch tensors ``x`` and ``editable`` [B, L] and each row's canvas span."""
@@ -352,10 +361,12 @@ class CodeInfiller:
             self._allowed_cache[start] = first_token_allowed(self.tokenizer, start)
         return self._allowed_cache[start]
 
-    def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline, repair=True) -> bool:
+    def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline,
+                      remask_rounds: int | None = None) -> bool:
         """Decode the pending requests' candidates at their current canvas size in one batch; adds the
-        candidates to ``progress``. Returns True when the time budget cut the round short. ``repair``:
-        constrained rows are re-masked where the judge finds errors."""
+        candidates to ``progress``. Returns True when the time budget cut the round short. Constrained rows
+        are re-masked where the judge finds errors, at most ``remask_rounds`` times (None: the infiller's
+        ``max_remask_rounds``)."""
         from seqdiff.samplers.base import row_generators
 
         tok = self.tokenizer
@@ -363,13 +374,14 @@ class CodeInfiller:
         x, editable, spans = self._canvas(rows)
         check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent) for row in rows]
         constrained = [reqs[row.request].constrained for row in rows]
-        validator = SyntaxValidator(self, rows, spans, check, constrained, deadline) if repair and any(constrained) else None
+        rounds = self.max_remask_rounds if remask_rounds is None else remask_rounds
+        validator = SyntaxValidator(self, rows, spans, check, constrained, deadline) if rounds and any(constrained) else None
 
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())
 
         hook = LayoutHook(editable, tok.eos_id, tok.mask_id, *self._first_token_rule(rows, spans))
-        denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop)
+        denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop, rounds)
         with torch.inference_mode():  # a little cheaper than the loop's no_grad; the outputs are only read
             out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
         if out.stopped and not (deadline is not None and deadline.passed):
@@ -398,7 +410,7 @@ class CodeInfiller:
         never be the winner (``best_of`` takes the best valid ended one), so CPython is not asked."""
         tok = self.tokenizer
         ended, lp = score_canvas(canvas, logprob, tok.eos_id, tok.mask_id)
-        text, offsets = self.middle_text(canvas, row.lead)
+        text, offsets = self.middle_text(canvas, row.lead, row.tail)
         p.decoded += decoded
         bonus, base = self.decoding.length_bonus, len(p.candidates)
         options = []
@@ -416,9 +428,9 @@ class CodeInfiller:
             if cut_ended and not errors:
                 floor = max(floor, score)
 
-    def middle_text(self, canvas_ids: list[int], lead: str = "") -> tuple[str, list[tuple[int, int]]]:
-        """``lead`` + the text of a canvas up to its first ``<eos>`` or ``<mask>``, and each canvas token's
-        byte range in it (the tokens from there on get empty ranges at its end)."""
+    def middle_text(self, canvas_ids: list[int], lead: str = "", tail: str = "") -> tuple[str, list[tuple[int, int]]]:
+        """``lead`` + the text of a canvas up to its first ``<eos>`` or ``<mask>`` + ``tail``, and each canvas
+        token's byte range in it (the tokens from there on get empty ranges at the content's end)."""
         tok = self.tokenizer
         n = content_length(canvas_ids, tok.eos_id, tok.mask_id)
         canvas_ids = canvas_ids[:n] + [tok.eos_id] * (len(canvas_ids) - n)
@@ -428,4 +440,4 @@ class CodeInfiller:
             n = len(table[i])
             offsets.append((pos, pos + n))
             pos += n
-        return lead + tok.decode(canvas_ids), offsets
+        return lead + tok.decode(canvas_ids) + tail, offsets

@@ -6,12 +6,13 @@ from hypothesis import strategies as st
 from seqdiff.samplers.base import StepContext
 from seqdiff_code.candidates import LayoutHook
 from seqdiff_code.decoding import QuotaThresholdSampler
-from seqdiff_code.indent import Lead, first_token_allowed, indent_guesses, split_lead
+from seqdiff_code.indent import Lead, first_token_allowed, header_tail, indent_guesses, split_lead
 
 
 @pytest.mark.parametrize("prefix, suffix, want", [
     ("def f(x):\n", "", ["    ", ""]),  # a block opener: one level deeper first
-    ("def f(x):\n", "        y = 1\n", ["        ", ""]),  # the block's own depth, as its next line shows
+    ("def f(x):\n", "    y = 1\n", ["    ", ""]),  # the block's own depth, as its next line shows
+    ("def f(x):\n", "        y = 1\n", ["    ", "        ", ""]),  # two levels deeper: a header one level in
     ("class A:\n    def f(self):\n        try:\n            x = 1\n", "            return x\n",
      ["            ", "        ", "    "]),  # the next line's, then the enclosing blocks' (a dedent to except:)
     ("x = 1\n", "y = 2\n", [""]),
@@ -85,3 +86,15 @@ def test_quota_threshold_commits_k_or_every_sure_token(probs, k, threshold):
     assert int(committed.sum()) == min(n, max(k, sure))
     if committed.any() and (~committed).any():
         assert conf[committed].min() >= conf[~committed].max()
+
+
+@pytest.mark.parametrize("suffix, indent, want", [
+    ("            if x:\n", "        ", ":\n"),  # a whole removed line: the middle ends the line
+    ("\n            if x:\n", "        ", ":"),  # llama.vim's empty line: the suffix holds the line end
+    ("\n\n    # note\n        y = 1\n", "    ", ":"),  # blank lines and comments are skipped
+    ("        y = 1\n", "        ", ""),  # the same depth: nothing to open
+    ("    y = 1\n", "        ", ""),
+    ("", "", ""),
+])
+def test_header_tail(suffix, indent, want):
+    assert header_tail(suffix, indent) == want

@@ -223,11 +223,21 @@ def test_n_indent_cuts_later_lines(tokenizer):
 def test_budget_stretches_while_nothing_is_valid(tokenizer):
     """llama.cpp applies t_max_predict_ms once a line is complete: with no valid candidate the budget
     stretches by ``budget_grace`` (here 1x: 3 calls become at most 6), then returns what it has."""
-    decoding = InfillDecoding(first_canvas=4, block_length=2, budget_grace=1.0)
+    decoding = InfillDecoding(first_canvas=4, block_length=2, budget_grace=1.0, finish_remask_rounds=0)
     infiller = hand(tokenizer, decoding=decoding, max_remask_rounds=50)  # "]" forever: never valid
     infiller.clock = StepClock(infiller.model)
     res = infiller.infill("x = (1 + 2", "\nprint(x)\n", max_tokens=4, candidates=1, time_budget_s=3)
-    assert res.truncated and 3 < res.nfe <= 6
+    assert res.truncated and 3 < res.nfe <= 6 + 2  # + the candidate finished after it: 4 tokens, blocks of 2
+
+
+def test_budget_cut_invalid_text_is_finished_and_repaired(tokenizer):
+    """A budget that ends with only a cut-off, invalid candidate (``]`` where ``)`` belongs) does not
+    return it: one candidate is decoded to its end with ``finish_remask_rounds`` re-maskings."""
+    decoding = InfillDecoding(first_canvas=4, block_length=2, budget_grace=0.0, finish_remask_rounds=4)
+    infiller = hand(tokenizer, decoding=decoding)
+    infiller.clock = StepClock(infiller.model)
+    res = infiller.infill("x = (1 + 2", "\nprint(x)\n", max_tokens=1, candidates=1, time_budget_s=1)
+    assert res.truncated and res.valid and res.text.startswith(")") and "]" not in res.text, res
 
 
 @pytest.mark.parametrize("middle, lps, pruned", [
@@ -286,8 +296,27 @@ def test_line_start_gap_also_gets_one_candidate_without_a_lead(tokenizer):
     for free in (True, False):
         infiller = hand(tokenizer, decoding=InfillDecoding(free_candidate=free))
         r = InfillRequest("def f(x):\n    y = 1\n", "\nprint(f)\n", candidates=4)
-        p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, infiller._leads(r), tries=1)
+        p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=1)
         plan = infiller._plan(r, p)
         shown = [(lead.text + lead.start if lead else None, canvas) for lead, canvas in plan]
         want = [("", 16), ("    ", 16), (None, 16), ("", 4)] if free else [("", 16), ("    ", 16), ("", 4), ("    ", 4)]
         assert shown == want
+
+
+def test_gap_before_a_deeper_line_is_decoded_as_a_header(tokenizer):
+    """A line followed by a deeper one must open a block: its leads carry the header's ":" after the
+    canvas (the model writes only ``while n``), and the same leads without it (a bracket left open) come
+    after the free candidate."""
+    from seqdiff_code.infill import _Progress
+    from seqdiff_code.syntax import MiddleJudge
+
+    prefix, suffix = "def f(n):\n    n = g(n)\n", "        n -= 1\n    return n\n"
+    start = len(tokenizer.encode(prefix + "   "))  # the lead "   " + " while": the canvas' first position
+    infiller = hand(tokenizer, prefs={"<eos>": 5.0}, at={start: " while", start + 1: " n"})
+    r = InfillRequest(prefix, suffix, candidates=4)
+    p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=1)
+    shown = [(lead.text + lead.start, lead.tail) if lead else None for lead, _ in infiller._plan(r, p)]
+    assert shown == [("    ", ":\n"), ("", ":\n"), None, ("    ", "")]
+    res = infiller.infill(prefix, suffix, max_tokens=16, candidates=4)
+    assert res.valid and res.text == "    while n:\n", res
+    compile(prefix + res.text + suffix, "<t>", "exec")
