@@ -7,6 +7,10 @@ likely indentation (``indent_guesses``): the indentation goes into the prefix, s
 BPE splits it in running text (``Lead``: ``"\\n" + 7 spaces`` then ``" return"``), and the canvas' first
 token must then be content (``first_token_allowed``): never ``<eos>``, a newline or more whitespace.
 
+The same rule covers an editor's other two line-start layouts: the indentation already typed (Vim's
+autoindent: the cursor after spaces only, nothing after it) is a lead of its own, and the cursor at the end
+of a block header with no body yet (``def f(x):|``) gets the body's newline and indentation as its lead.
+
 A line followed by a deeper one must open that block. A small model rarely writes the header's ``:``
 unprompted (``n = x`` where ``while n is not None:`` belonged), so such a lead also carries a ``tail``
 (``header_tail``): the ``:`` joins the suffix while decoding and ends the middle, and the model fills the
@@ -15,7 +19,7 @@ header before it. The other way to open a deeper line, a bracket left open, is t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -112,3 +116,41 @@ def first_token_allowed(tokenizer, start: str) -> torch.Tensor:
             continue
         allowed[i] = data[len(prefix):len(prefix) + 1] not in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
     return allowed
+
+
+def typed_indent(prefix: str, suffix: str) -> str | None:
+    """The indentation before the cursor when the cursor's line holds only that and nothing after it."""
+    before = prefix[prefix.rfind("\n") + 1:]
+    if not prefix or not before or before.strip() or suffix.split("\n", 1)[0].strip():
+        return None
+    return before
+
+
+def body_after_header(prefix: str, suffix: str) -> str | None:
+    """The cursor at the end of a block header whose block has no body yet (``def f(x):|``, no deeper line
+    next): the body's first line needs code, one level in; else None."""
+    line = prefix[prefix.rfind("\n") + 1:]
+    if suffix.split("\n", 1)[0].strip() or not line.split("#", 1)[0].rstrip().endswith(":"):
+        return None
+    after = _code_lines(suffix)
+    if after and len(_indent(after[0])) > len(_indent(line)):
+        return None  # the block has its body: nothing is missing here
+    return _indent(line) + ("\t" if _indent(line).startswith("\t") else "    ")
+
+
+def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lead]]:
+    """How a gap that needs a statement starts (and, before a deeper line, ends): leads best first, and
+    the tailed ones once more without the tail (a bracket left open), to try last."""
+    typed = typed_indent(prefix, suffix)
+    header = body_after_header(prefix, suffix)
+    if typed is not None:
+        leads = [Lead("", "")]
+        indents = [typed]
+    elif header is not None:
+        leads = [split_lead(tokenizer, "\n" + header)]
+        indents = [header]
+    else:
+        indents = indent_guesses(prefix, suffix)
+        leads = [split_lead(tokenizer, g) for g in indents]
+    tailed = [replace(lead, tail=header_tail(suffix, indent)) for lead, indent in zip(leads, indents)]
+    return tailed, [lead for lead, t in zip(leads, tailed) if t.tail]

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -50,7 +50,7 @@ import torch
 from seqdiff_code.candidates import (Candidate, LayoutHook, MiddleCheck, SyntaxValidator, best_of, content_length,
                                      rank_score, score_canvas, settled)
 from seqdiff_code.decoding import Deadline, InfillDecoding, QuotaThresholdSampler, canvas_lengths, cut_context
-from seqdiff_code.indent import Lead, first_token_allowed, header_tail, indent_guesses, split_lead
+from seqdiff_code.indent import Lead, body_after_header, first_token_allowed, gap_leads
 from seqdiff_code.syntax import MiddleJudge, needs_code
 
 MAX_TOKENS_LIMIT = 192
@@ -283,13 +283,11 @@ class CodeInfiller:
             canvas_tokens=win.tokens, commit_step=win.commit_step)
 
     def _leads(self, r: InfillRequest) -> tuple[list[Lead], list[Lead]]:
-        """Indentations to start a line-start gap from, when its middle must be code, each with a header's
-        ``:`` where a deeper line follows (indent.py); and those once more without it (a bracket left open)."""
-        if not (self.decoding.indent_leads and r.constrained and needs_code(r.prefix, r.suffix)):
+        """How a gap that needs a statement starts and ends, and the leads to try last (``indent.gap_leads``)."""
+        if not (self.decoding.indent_leads and r.constrained
+                and (needs_code(r.prefix, r.suffix) or body_after_header(r.prefix, r.suffix) is not None)):
             return [], []
-        leads = [split_lead(self.tokenizer, g) for g in indent_guesses(r.prefix, r.suffix)]
-        tailed = [replace(lead, tail=header_tail(r.suffix, lead.text + lead.start)) for lead in leads]
-        return tailed, [lead for lead, t in zip(leads, tailed) if t.tail]
+        return gap_leads(self.tokenizer, r.prefix, r.suffix)
 
     def _plan(self, r: InfillRequest, p: _Progress) -> list[tuple[Lead | None, int]]:
         """The request's candidates at its current canvas size, best first: each indentation (and, with

@@ -9,7 +9,8 @@ Procedure (``infill_tasks``), fully determined by ``seed`` and the corpus:
    final newline; prefix = everything before, suffix = everything after.
 3. Reject the draw when: the first line is blank or a comment, or (multi-line) more than half the lines are
    blank; the middle has over ``max_single`` (single, default 32) / ``max_multi`` (multi, default 64)
-   tokens; or the (file, first line, kind) was drawn before. Draw until ``n_single`` / ``n_multi`` tasks.
+   tokens; the middle is the whole file (no context at all); or the (file, first line, kind) was drawn
+   before. Draw until ``n_single`` / ``n_multi`` tasks.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def infill_tasks(n_single: int = 200, n_multi: int = 200, seed: int = 0, paths=(
             if key in seen:
                 continue
             middle = "".join(chunk)
-            if len(tokenizer.encode(middle)) > limit:
+            if len(tokenizer.encode(middle)) > limit or n == len(lines):  # the whole file: nothing around it
                 continue
             seen.add(key)
             tasks.append(InfillTask(kind=kind, file=f.relpath, line=first + 1, n_lines=n,

@@ -248,3 +248,18 @@ def test_line_fraction_zero_keeps_the_old_draws(tokenizer):
     assert digest.hexdigest()[:16] == "92a458d68975acda"
     with pytest.raises(ValueError, match="line_fraction"):
         CodeDataConfig(line_fraction=1.5)
+
+
+def test_infill_tasks_never_take_a_whole_file(tmp_path):
+    """A one-line file would make a task with no prefix and no suffix (an infill no one can request)."""
+    from seqdiff_code.corpus import split_of_text
+    from seqdiff_code.tasks import infill_tasks
+
+    def test_split(template: str) -> str:
+        return next(t for t in (template.format(i) for i in range(10_000)) if split_of_text(t) == "test")
+
+    (tmp_path / "one.py").write_text(test_split("x = {}\n"))
+    (tmp_path / "two.py").write_text(test_split("def f():\n    return {}\n\n\nprint(f())\n"))
+    tasks = infill_tasks(3, 0, seed=0, paths=[str(tmp_path)])  # the three code lines of two.py
+    assert tasks and all(t.prefix or t.suffix for t in tasks)
+    assert {t.file for t in tasks} == {"two.py"}

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 from seqdiff.samplers.base import StepContext
 from seqdiff_code.candidates import LayoutHook
 from seqdiff_code.decoding import QuotaThresholdSampler
-from seqdiff_code.indent import Lead, first_token_allowed, header_tail, indent_guesses, split_lead
+from seqdiff_code.indent import (Lead, body_after_header, first_token_allowed, gap_leads, header_tail, indent_guesses,
+                                 split_lead, typed_indent)
 
 
 @pytest.mark.parametrize("prefix, suffix, want", [
@@ -98,3 +99,18 @@ def test_quota_threshold_commits_k_or_every_sure_token(probs, k, threshold):
 ])
 def test_header_tail(suffix, indent, want):
     assert header_tail(suffix, indent) == want
+
+
+def test_gap_leads_for_an_editors_three_line_start_layouts(tokenizer):
+    """The cursor on an empty line (indentation guesses), after typed indentation (that indentation, its
+    first token content), and at the end of a header with no body yet (the body's newline and indent)."""
+    leads, later = gap_leads(tokenizer, "def f(x):\n", "\n")
+    assert [lead.text + lead.start for lead in leads] == ["    ", ""] and later == []
+    leads, later = gap_leads(tokenizer, "def f(x):\n    ", "\n")
+    assert leads == [Lead("", "")] and later == []
+    leads, later = gap_leads(tokenizer, "def f(x):\n    y = g(x)\n    ", "\n        y -= 1\n")
+    assert leads == [Lead("", "", ":")] and later == [Lead("", "")]  # typed, before a deeper line: a header
+    leads, _ = gap_leads(tokenizer, "def f(x):", "\n")
+    assert [lead.text + lead.start for lead in leads] == ["\n    "]
+    assert body_after_header("def f(x):", "\n    return x\n") is None  # the block has its body
+    assert body_after_header("x = f(", "\n") is None and typed_indent("x = 1", "\n") is None

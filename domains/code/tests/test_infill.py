@@ -320,3 +320,14 @@ def test_gap_before_a_deeper_line_is_decoded_as_a_header(tokenizer):
     res = infiller.infill(prefix, suffix, max_tokens=16, candidates=4)
     assert res.valid and res.text == "    while n:\n", res
     compile(prefix + res.text + suffix, "<t>", "exec")
+
+
+@pytest.mark.parametrize("prefix, lead, token, want", [
+    ("def f(x):", "\n   ", " pass", "\n    pass"),  # llama.vim before Enter: the cursor after the header
+    ("def f(x):\n    ", "", "pass", "pass"),  # after Vim's autoindent: the typed indentation is the lead
+])
+def test_editor_layouts_get_a_statement(tokenizer, prefix, lead, token, want):
+    start = len(tokenizer.encode(prefix + lead))
+    infiller = hand(tokenizer, prefs={"<eos>": 5.0, "\n": 4.9, " ": 4.8}, at={start: token})
+    res = infiller.infill(prefix, "\n", max_tokens=16, candidates=2)
+    assert res.valid and res.text == want, res
