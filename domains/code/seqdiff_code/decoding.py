@@ -84,7 +84,10 @@ class InfillDecoding:
     # candidate on most lines, the validity of four within noise)
     first_candidates: int = 2
     budget_grace: float = 1.0  # while no candidate is valid, the budget may stretch by this fraction
-    finish_remask_rounds: int = 2  # re-maskings of the one candidate finished after the budget (infill.py)
+    # after a budget that left no valid candidate (infill.py ``_finish_blank``): canvas sizes to try
+    # (first_canvas, then doubled: a one-line docstring needs more than 16 tokens) and re-maskings of each
+    finish_canvases: int = 2
+    finish_remask_rounds: int = 2
 
     def __post_init__(self) -> None:
         if self.tokens_per_step is not None and self.tokens_per_step < 1:
@@ -97,6 +100,8 @@ class InfillDecoding:
             raise ValueError(f"context_tokens={self.context_tokens} must be >= 0")
         if self.budget_grace < 0:
             raise ValueError(f"budget_grace={self.budget_grace} must be >= 0")
+        if self.finish_canvases < 1:
+            raise ValueError(f"finish_canvases={self.finish_canvases} must be >= 1")
         if self.finish_remask_rounds < 0:
             raise ValueError(f"finish_remask_rounds={self.finish_remask_rounds} must be >= 0")
         if self.first_candidates < 1:

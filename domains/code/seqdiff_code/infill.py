@@ -33,7 +33,7 @@ Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked thr
 a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
 ``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
 ``truncated=True`` (a candidate still decoding counts with the text it has committed so far). Where no
-candidate is valid yet and code is needed or some was written, one candidate is first decoded to its end
+candidate is valid yet and code is needed or some was written, the first try's candidates are decoded to the end
 (``_finish_blank``): never an empty or cut-off answer because the clock ran out.
 """
 
@@ -146,7 +146,6 @@ class _Progress:
     done: bool = False
     tries: int = 0  # rounds decoded
     skip: int = 0  # leading candidates already decoded at this canvas size (the first try's)
-    single: bool = False  # decode only the first planned candidate (``_finish_blank``)
 
 
 class CodeInfiller:
@@ -261,15 +260,23 @@ class CodeInfiller:
                       should_stop: Callable[[], bool] | None) -> None:
         """The budget ran out before a request had a valid candidate, while it needs code or something was
         written (a cut-off ``return =``): an editor is better served a little late than with nothing or
-        with code that does not parse, so its first planned candidate is decoded to the end, past the
-        budget but bounded (one canvas of ``first_canvas`` tokens, ``finish_remask_rounds`` re-maskings)."""
-        blank = [i for i, (r, p) in enumerate(zip(reqs, progress))
-                 if not any(not c.errors for c in p.candidates)
-                 and (p.judge.require_code or any(c.text.strip() for c in p.candidates))]
+        with code that does not parse, so its first try's candidates are decoded to the end in one batch,
+        past the budget but bounded: ``finish_canvases`` canvas sizes from ``first_canvas`` up, doubling
+        while none is valid, each with at most ``finish_remask_rounds`` re-maskings."""
+        def unanswered(members):
+            return [i for i in members if not any(not c.errors for c in progress[i].candidates)
+                    and (progress[i].judge.require_code or any(c.text.strip() for c in progress[i].candidates))]
+
+        blank = unanswered(range(len(reqs)))
         for i in blank:
-            p = progress[i]
-            p.canvas, p.tries, p.skip, p.single = min(reqs[i].max_tokens, self.decoding.first_canvas), 0, 0, True
-        if blank:
+            progress[i].canvas, progress[i].tries, progress[i].skip = min(reqs[i].max_tokens, self.decoding.first_canvas), 0, 0
+        for size in range(self.decoding.finish_canvases):
+            if size:
+                blank = [i for i in unanswered(blank) if progress[i].canvas < reqs[i].max_tokens]
+                for i in blank:
+                    progress[i].canvas = min(reqs[i].max_tokens, 2 * progress[i].canvas)
+            if not blank:
+                break
             self._decode_round(reqs, progress, blank, temperature, should_stop, None,
                                remask_rounds=self.decoding.finish_remask_rounds)
 
@@ -300,7 +307,7 @@ class CodeInfiller:
         leads += p.later
         lengths = canvas_lengths(p.canvas, math.ceil(count / len(leads)))
         plan = [(lead, c) for c in lengths for lead in leads][:count]
-        return plan[:1] if p.single else plan if p.tries else plan[: self.decoding.first_candidates]
+        return plan if p.tries else plan[: self.decoding.first_candidates]
 
     def _rows(self, reqs: list[InfillRequest], progress: list[_Progress], pending: list[int]) -> list[_Row]:
         rows = []
