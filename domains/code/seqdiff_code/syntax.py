@@ -14,7 +14,8 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
   there, or inside the middle, is the middle's fault (e.g. "expected an indented block" after an empty
   middle is reported on the seam);
 * an error in the prefix is not the middle's fault when ``prefix + suffix`` (no middle) has the same error
-  at the same line (an editor's context that starts mid-block); in the suffix, only when it is also one
+  at the same line (an editor's context that starts mid-block), unless it is a bracket or string opened
+  within ``NEAR_OPENER_LINES`` of the gap that nothing closes: the middle may be the line that closes it; in the suffix, only when it is also one
   that a cut-off end of the text causes (a bracket or string never closed, an unexpected end of file)
   — an editor sends the next 64 lines, not the file — since a middle is often what the rest of the
   suffix needs (an ``except:`` line removed is reported lines later). CPython stops at its first error,
@@ -146,6 +147,7 @@ def _python_error(text: str) -> SyntaxError | None:
 
 IN_PROCESS_JUDGES: dict[str, Callable[[str], SyntaxError | None]] = {"python": _python_error}
 CUT_END_ERRORS = ("was never closed", "unterminated", "unexpected EOF", "expected an indented block")
+NEAR_OPENER_LINES = 30  # an editor's prefix window (256 lines) starts this far or farther from the gap
 
 
 def _cut_end_error(message: str) -> bool:
@@ -212,6 +214,15 @@ class MiddleJudge:
     def _cut_end(where) -> bool:
         return where is not None and where[0] == "suffix" and _cut_end_error(where[2])
 
+    def _context_own(self, where) -> bool:
+        """An error ``prefix + suffix`` has too that no middle is expected to mend: in the prefix, unless it is
+        an opener near the gap that nothing closes (closing it may be the middle's job: a removed ``)``
+        line); in the suffix, one a cut-off end causes."""
+        side, line, message = where
+        if side == "prefix":
+            return not (_cut_end_error(message) and line > self.prefix_lines - NEAR_OPENER_LINES)
+        return side == "suffix" and _cut_end_error(message)
+
     @cached_property
     def short_suffix(self) -> str | None:
         """The suffix without its last statement at its shallowest indentation (and what follows it): an
@@ -266,7 +277,7 @@ class MiddleJudge:
             if err is None:
                 return tree
             where, baseline = self._where(err, middle.count("\n")), self.short_baseline
-        if where == baseline and (where[0] == "prefix" or (where[0] == "suffix" and _cut_end_error(where[2]))):
+        if where == baseline and self._context_own(where):
             return tree  # the context's own error (module docstring): CPython cannot judge the middle
         return [_line_span(full, err)] + tree
 

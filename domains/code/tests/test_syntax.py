@@ -124,3 +124,11 @@ def test_suffix_cut_inside_a_docstring_still_judges_the_middle():
     assert not judge.errors("        y = 1")
     assert judge.errors("    y = 1")  # expected an indented block after 'if' (tree-sitter alone accepts it)
     assert judge.errors("        y = (")
+
+
+def test_an_opener_near_the_gap_that_nothing_closes_is_the_middles_to_close():
+    """A removed ``)`` line: ``prefix + suffix`` has the same "never closed" error, but the middle is what
+    should close it, so a middle that does not is not valid."""
+    prefix, suffix = "x = f(\n    1,\n", "y = 2\n"
+    assert infill_errors(prefix, "    2,\n", suffix)
+    assert not infill_errors(prefix, ")\n", suffix)
