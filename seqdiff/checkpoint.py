@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from seqdiff.families.chat import ChatTemplate
-from seqdiff.io import MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES, atomic_write_text, check_file_size
+from seqdiff.io import MAX_TOKENIZER_BYTES, atomic_write_text, read_json_object
 from seqdiff.model import Denoiser, DenoiserConfig
 from seqdiff.noise import NoiseConfig
 from seqdiff.precision import resolve_dtype
@@ -74,15 +74,9 @@ def model_card(pretrained: Pretrained) -> str:
 
 def load_tokenizer(directory: Path, domain: str | None) -> Tokenizer:
     path = directory / TOKENIZER_FILE
-    check_file_size(path, MAX_TOKENIZER_BYTES)
-    if not path.is_file():
+    data = read_json_object(path, MAX_TOKENIZER_BYTES)
+    if data is None:
         raise FileNotFoundError(f"{path} is missing: a model folder needs its tokenizer file")
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as err:  # not JSON, or not UTF-8
-        raise ValueError(f"{path} is not a JSON tokenizer file ({err})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a JSON object")
     if data.get("type") == "char":
         try:
             return CharTokenizer.from_dict(data)
@@ -136,15 +130,9 @@ def load_weights(config: DenoiserConfig, files: list[Path], rename: Callable[[st
 
 def _read_config(directory: Path) -> dict:
     config_path = directory / CONFIG_FILE
-    check_file_size(config_path, MAX_CONFIG_BYTES)
-    try:
-        config = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{config_path} is missing: {directory} is not a model folder") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{config_path} is not valid JSON ({err})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{config_path} is not a JSON object")
+    config = read_json_object(config_path)
+    if config is None:
+        raise FileNotFoundError(f"{config_path} is missing: {directory} is not a model folder")
     return config
 
 

@@ -3,6 +3,7 @@ model folder's small files."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -36,6 +37,22 @@ def _umask() -> int:
 
 MAX_CONFIG_BYTES = 4 << 20  # config.json, tokenizer_config.json, a chat template: a few kB in practice
 MAX_TOKENIZER_BYTES = 64 << 20  # tokenizer.json: a 100k-token BPE file is about 10 MB
+
+
+def read_json_object(path: Path, limit: int = MAX_CONFIG_BYTES) -> dict | None:
+    """A model folder's JSON object file (config, tokenizer, index), size-checked before it is read; None
+    when it does not exist. ValueError names the file when it is not a JSON object (not JSON, not UTF-8)."""
+    path = Path(path)
+    check_file_size(path, limit)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
 
 
 def check_file_size(path: Path, limit: int) -> None:

@@ -3,11 +3,10 @@ jinja2's sandbox: a template can format text but cannot reach Python objects, fi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqdiff.io import MAX_CONFIG_BYTES, check_file_size
+from seqdiff.io import MAX_CONFIG_BYTES, check_file_size, read_json_object
 
 
 class ChatTemplateError(ValueError):
@@ -46,13 +45,10 @@ def _token_text(value) -> str | None:
 def load_chat_template(directory: Path) -> ChatTemplate | None:
     """The folder's chat template, or None when it has none."""
     config_path = directory / "tokenizer_config.json"
-    config = {}
-    check_file_size(config_path, MAX_CONFIG_BYTES)
-    if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as err:
-            raise ChatTemplateError(f"{config_path} is not valid JSON ({err})") from None
+    try:
+        config = read_json_object(config_path) or {}
+    except ValueError as err:
+        raise ChatTemplateError(str(err)) from None
     template = config.get("chat_template")
     if isinstance(template, list):  # named templates: use the default one
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}

@@ -4,7 +4,6 @@ folder's own tokenizer and chat template. Nothing in the folder is executed and 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -13,7 +12,7 @@ import torch
 from seqdiff.checkpoint import Pretrained, load_weights
 from seqdiff.families import FAMILIES, supported
 from seqdiff.families.chat import load_chat_template
-from seqdiff.io import MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES, check_file_size
+from seqdiff.io import MAX_TOKENIZER_BYTES, check_file_size, read_json_object
 from seqdiff.noise import NoiseConfig
 from seqdiff.tokenizer import HFTokenizer
 
@@ -32,11 +31,11 @@ def is_hf_folder(config: dict) -> bool:
 def weight_files(directory: Path) -> list[Path]:
     """The folder's safetensors files: the shards named by the index, else model.safetensors."""
     index = directory / INDEX_FILE
-    check_file_size(index, MAX_CONFIG_BYTES)
-    if index.is_file():
+    index_data = read_json_object(index)
+    if index_data is not None:
         try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as err:
+            names = sorted(set(index_data["weight_map"].values()))
+        except (KeyError, AttributeError, TypeError) as err:
             raise ValueError(f"{index} is malformed ({err!r}): it needs a 'weight_map' of tensor -> file") from None
         bad = [n for n in names if not isinstance(n, str) or Path(n).name != n or not n.endswith(".safetensors")]
         if bad:
@@ -65,13 +64,8 @@ def _required(config_path: Path, hf: dict, model_type: str):
 def _special_tokens(directory: Path) -> dict:
     """Special-token strings from tokenizer_config.json, else special_tokens_map.json."""
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        path = directory / name
-        check_file_size(path, MAX_CONFIG_BYTES)
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} is not valid JSON ({err})") from None
+        data = read_json_object(directory / name)
+        if data is not None:
             found = {k: (v.get("content") if isinstance(v, dict) else v) for k, v in data.items()
                      if k.endswith("_token")}
             if found:

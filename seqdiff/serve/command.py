@@ -5,10 +5,10 @@ name. Bad values raise ``ValueError`` (the CLI exits 2); so does a model that fa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from seqdiff.io import read_json_object
 from seqdiff.precision import add_dtype_argument
 from seqdiff.serve.contribution import ServeContribution, ServeOptions, positive_int
 
@@ -79,10 +79,10 @@ def model_domain(path: Path) -> str | None:
         raise ValueError(f"--model {path}: not a model folder (no config.json); pass a folder written by "
                          f"`seqdiff train`")
     try:
-        config_data = json.loads(config.read_text(encoding="utf-8"))
-        name = config_data.get("domain")
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        config_data = read_json_object(config)
+    except ValueError:
         raise ValueError(f"--model {path}: config.json is not a JSON object") from None
+    name = config_data.get("domain")
     if name is None and "model_type" in config_data:
         from seqdiff.families import FAMILIES, supported
 
