@@ -10,7 +10,8 @@ matches no outer level), so for Python ``MiddleJudge`` asks CPython (``compile(.
 executed) and uses tree-sitter only for the spans to re-mask; languages without an in-process parser get
 tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
 
-* the *seam* is the lines from the last non-blank prefix line to the first non-blank suffix line: an error
+* the *seam* is the lines from the last non-blank prefix line to the first code line of the suffix (blank
+  and comment-only lines skipped: CPython reports a missing block body at the next statement): an error
   there, or inside the middle, is the middle's fault (e.g. "expected an indented block" after an empty
   middle is reported on the seam);
 * an error in the prefix is not the middle's fault when ``prefix + suffix`` (no middle) has the same error
@@ -191,7 +192,8 @@ class MiddleJudge:
         self.line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
         self.prefix_lines = prefix.count("\n")  # the middle starts on line prefix_lines + 1
         self.seam_first = _last_nonblank_line(prefix) or 1
-        first_suffix = next((i for i, line in enumerate(suffix.split("\n")) if line.strip()), suffix.count("\n"))
+        first_suffix = next((i for i, line in enumerate(suffix.split("\n"))
+                             if line.strip() and not line.lstrip().startswith("#")), suffix.count("\n"))
         self.seam_after = first_suffix  # suffix lines after the middle's last line up to its first code line
         # where the suffix's first code line ends: tree-sitter errors past it that prefix + suffix has too
         # (shifted by the middle) are the context's own

@@ -132,3 +132,11 @@ def test_an_opener_near_the_gap_that_nothing_closes_is_the_middles_to_close():
     prefix, suffix = "x = f(\n    1,\n", "y = 2\n"
     assert infill_errors(prefix, "    2,\n", suffix)
     assert not infill_errors(prefix, ")\n", suffix)
+
+
+def test_a_comment_is_no_block_body_even_before_a_commented_suffix():
+    """CPython reports the missing body at the next statement, past the suffix's comment lines: that is
+    still the seam, so the middle that wrote only a comment is blamed."""
+    prefix, suffix = "def f(c):\n    if c:\n", "\n    # next check\n    if c < 0:\n        return 1\n"
+    assert infill_errors(prefix, "        # nothing\n", suffix)
+    assert not infill_errors(prefix, "        return 0\n", suffix)
