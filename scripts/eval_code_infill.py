@@ -76,10 +76,27 @@ def summarise(rows: list[dict]) -> dict:
             "p50_ms": 1000 * percentile(lat, 0.5), "p90_ms": 1000 * percentile(lat, 0.9)}
 
 
+def decoding_of(settings: list[str]):
+    """``InfillDecoding`` with ``--decoding name=value`` overrides (values parsed as Python literals)."""
+    import ast
+    import dataclasses
+
+    from seqdiff_code.decoding import InfillDecoding
+
+    fields = {f.name for f in dataclasses.fields(InfillDecoding)}
+    changes = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"--decoding {item!r}: give name=value with a name among {', '.join(sorted(fields))}")
+        changes[name] = ast.literal_eval(value)
+    return InfillDecoding(**changes)
+
+
 def run_api(tasks, args) -> list[dict]:
     from seqdiff_code.infill import CodeInfiller
 
-    infiller = CodeInfiller.from_pretrained(args.model, device=args.device)
+    infiller = CodeInfiller.from_pretrained(args.model, device=args.device, decoding=decoding_of(args.decoding))
     infiller.infill("x = 1\n", "", max_tokens=4, candidates=1)  # warm-up (allocations, grammar load)
     rows = []
     for task in tasks:
@@ -133,6 +150,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", default="1", help="comma list of torch thread counts")
     p.add_argument("--port", type=int, default=8093)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--decoding", action="append", default=[], metavar="NAME=VALUE",
+                   help="API mode: an InfillDecoding setting, e.g. context_tokens=224 (repeatable)")
     p.add_argument("--json", default=None, help="also write the summary and every result to this file")
     args = p.parse_args(argv)
 
