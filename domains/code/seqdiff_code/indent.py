@@ -11,6 +11,10 @@ The same rule covers an editor's other two line-start layouts: the indentation a
 autoindent: the cursor after spaces only, nothing after it) is a lead of its own, and the cursor at the end
 of a block header with no body yet (``def f(x):|``) gets the body's newline and indentation as its lead.
 
+A line at a ``try:`` block's own depth right after its body can only be ``except`` or ``finally``: such a
+lead's first token must begin one of them (``required_words``); the small model otherwise writes another
+statement there.
+
 A line followed by a deeper one must open that block. A small model rarely writes the header's ``:``
 unprompted (``n = x`` where ``while n is not None:`` belonged), so such a lead also carries a ``tail``
 (``header_tail``): the ``:`` joins the suffix while decoding and ends the middle, and the model fills the
@@ -35,6 +39,7 @@ class Lead:
     text: str
     start: str
     tail: str = ""  # the middle ends with this (a block header's ":"), put before the suffix while decoding
+    words: tuple[str, ...] = ()  # the first token must begin one of these keywords (``required_words``)
 
 
 def _indent(line: str) -> str:
@@ -106,16 +111,39 @@ def split_lead(tokenizer, indent: str) -> Lead:
     return Lead(text=indent[: len(indent) - len(start)], start=start)
 
 
-def first_token_allowed(tokenizer, start: str) -> torch.Tensor:
-    """[V] bool: tokens that begin with ``start`` and then a non-whitespace byte (special tokens never)."""
+def first_token_allowed(tokenizer, start: str, words: tuple[str, ...] = ()) -> torch.Tensor:
+    """[V] bool: tokens that begin with ``start`` and then a non-whitespace byte (special tokens never); with
+    ``words``, only those whose rest begins one of the words (or is a word and then a non-word byte)."""
     prefix = start.encode("utf-8")
+    wanted = [w.encode("utf-8") for w in words]
     special = set(tokenizer.special_ids)
     allowed = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
     for i, data in enumerate(tokenizer.token_bytes):
         if i in special or not data.startswith(prefix) or len(data) <= len(prefix):
             continue
-        allowed[i] = data[len(prefix):len(prefix) + 1] not in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
+        rest = data[len(prefix):]
+        if wanted:
+            allowed[i] = any(w.startswith(rest) or (rest.startswith(w) and not _word_byte(rest[len(w):len(w) + 1]))
+                             for w in wanted)
+        else:
+            allowed[i] = rest[:1] not in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
     return allowed
+
+
+def _word_byte(byte: bytes) -> bool:
+    return byte.isalnum() or byte == b"_"
+
+
+def required_words(prefix: str, indent: str) -> tuple[str, ...]:
+    """``("except", "finally")`` when a line at ``indent`` would follow the body of a ``try:`` at that
+    depth (nothing else may), else ``()``."""
+    lines = _code_lines(prefix)
+    for k in range(len(lines) - 1, -1, -1):
+        depth = len(_indent(lines[k]))
+        if depth <= len(indent):  # the try's body (deeper lines) must come between it and the gap
+            is_try = depth == len(indent) and lines[k].split("#", 1)[0].strip() == "try:"
+            return ("except", "finally") if is_try and k < len(lines) - 1 else ()
+    return ()
 
 
 def typed_indent(prefix: str, suffix: str) -> str | None:
@@ -152,5 +180,6 @@ def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lea
     else:
         indents = indent_guesses(prefix, suffix)
         leads = [split_lead(tokenizer, g) for g in indents]
+    leads = [replace(lead, words=required_words(prefix, indent)) for lead, indent in zip(leads, indents)]
     tailed = [replace(lead, tail=header_tail(suffix, indent)) for lead, indent in zip(leads, indents)]
     return tailed, [lead for lead, t in zip(leads, tailed) if t.tail]

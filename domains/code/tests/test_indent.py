@@ -7,7 +7,7 @@ from seqdiff.samplers.base import StepContext
 from seqdiff_code.candidates import LayoutHook
 from seqdiff_code.decoding import QuotaThresholdSampler
 from seqdiff_code.indent import (Lead, body_after_header, first_token_allowed, gap_leads, header_tail, indent_guesses,
-                                 split_lead, typed_indent)
+                                 required_words, split_lead, typed_indent)
 
 
 @pytest.mark.parametrize("prefix, suffix, want", [
@@ -114,3 +114,17 @@ def test_gap_leads_for_an_editors_three_line_start_layouts(tokenizer):
     assert [lead.text + lead.start for lead in leads] == ["\n    "]
     assert body_after_header("def f(x):", "\n    return x\n") is None  # the block has its body
     assert body_after_header("x = f(", "\n") is None and typed_indent("x = 1", "\n") is None
+
+
+def test_a_line_after_a_try_body_at_its_depth_begins_except_or_finally(tokenizer):
+    prefix = "def f(d):\n    try:\n        x = float(d)\n"
+    assert required_words(prefix, "    ") == ("except", "finally")
+    assert required_words(prefix, "        ") == () and required_words(prefix, "") == ()
+    assert required_words("try:\n    x = 1\nexcept E:\n    y = 2\n", "") == ()  # an except body: anything
+    assert required_words("    try:\n", "    ") == ()  # no body yet
+    leads, _ = gap_leads(tokenizer, prefix, "        raise TypeError(d)\n")
+    assert [(lead.text + lead.start, lead.words) for lead in leads][:2] == [
+        ("        ", ()), ("    ", ("except", "finally"))]
+    allowed = first_token_allowed(tokenizer, " ", ("except", "finally"))
+    assert allowed[tokenizer.encode(" except")[0]] and allowed[tokenizer.encode(" finally")[0]]
+    assert not allowed[tokenizer.encode(" return")[0]] and not allowed[tokenizer.encode(" exception")[0]]
