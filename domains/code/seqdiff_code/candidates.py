@@ -157,8 +157,9 @@ class SyntaxValidator:
     """The core loop's validator: canvas [B, L] → ``Repair`` (error tokens and neighbours re-masked, the
     error tokens banned there). Only requests with no valid candidate yet are repaired (the winner is the
     best valid one, so another round would cost model calls without changing validity). ``<eos>`` is
-    banned only at a canvas' first position (an empty middle where code is needed): elsewhere an
-    ``<eos>`` ban would fight the layout hook."""
+    banned only at a canvas' first position (an empty middle where code is needed) and where the content
+    ended inside an error (``while`` then ``<eos>`` before a header's ``:``: it must not end there again);
+    further on an ``<eos>`` ban would fight the layout hook."""
 
     def __init__(self, infiller, rows, spans, check, constrained, deadline=None):  # rows: infill._Row
         self.infiller, self.rows, self.spans = infiller, rows, spans
@@ -190,8 +191,9 @@ class SyntaxValidator:
             a = self.spans[b][0]
             self.repaired[b] = ids
             direct, context = self._positions(ids, text, errors, b)
+            end = content_length(ids, tok.eos_id, tok.mask_id)  # an error reaching here: it ended too soon
             for i in direct:
-                if ids[i] != tok.eos_id or i == 0:
+                if ids[i] != tok.eos_id or i == 0 or i == end:
                     ban[b, a + i] = True
             for i in direct | context:
                 bad[b, a + i] = True
