@@ -18,11 +18,14 @@ statement there.
 A line followed by a deeper one must open that block. A small model rarely writes the header's ``:``
 unprompted (``n = x`` where ``while n is not None:`` belonged), so such a lead also carries a ``tail``
 (``header_tail``): the ``:`` joins the suffix while decoding and ends the middle, and the model fills the
-header before it. The other way to open a deeper line, a bracket left open, is the same lead without it.
+header before it. The other way to open a deeper line, a bracket left open, is the same lead without it;
+it goes first instead when the deeper lines close a bracket they never opened (``closes_bracket``).
 """
 
 from __future__ import annotations
 
+import io
+import tokenize
 from dataclasses import dataclass, replace
 
 import torch
@@ -56,7 +59,8 @@ def at_line_start(prefix: str) -> bool:
 
 def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     """Likely indentations of a line-start gap, best first: one level deeper than a previous line ending
-    in ``:`` (first when the next code line is two levels deeper: the gap is a header), the next code line's (not when it is deeper than a previous line that opens nothing: the gap
+    in ``:`` (first when the next code line is two levels deeper: the gap is a header), the next code
+    line's (not when it is deeper than a previous line that opens nothing: the gap
     must then open that block, at most at the previous line's depth), the previous code line's, then the
     enclosing blocks' (each shallower prefix line going back, nearest first: a dedent to ``except:`` or to
     the top level); duplicates once. Empty unless the gap starts a line."""
@@ -98,6 +102,29 @@ def header_tail(suffix: str, indent: str) -> str:
     if not after or len(_indent(after[0])) <= len(indent):
         return ""
     return ":" if suffix.startswith(("\n", "\r\n")) else ":\n"
+
+
+def closes_bracket(suffix: str, indent: str) -> bool:
+    """The suffix's lines deeper than ``indent`` (up to the next one that is not) close a bracket they never
+    opened: the gap's line opens it (``logger.warning(``), rather than a block."""
+    lines = []
+    for line in suffix.split("\n"):
+        if line.strip() and not line.lstrip().startswith("#") and len(_indent(line)) <= len(indent) and lines:
+            lines.append(line)  # the closer may begin the line that returns to the gap's depth (``)``)
+            break
+        lines.append(line)
+    depth = -1  # inside an opening "(" of our own: the tokenizer then skips indentation rules
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("(" + "\n".join(lines) + "\n").readline):
+            if token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+                if depth < 0:
+                    return True
+            elif token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return False
 
 
 def split_lead(tokenizer, indent: str) -> Lead:
@@ -181,5 +208,8 @@ def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lea
         indents = indent_guesses(prefix, suffix)
         leads = [split_lead(tokenizer, g) for g in indents]
     leads = [replace(lead, words=required_words(prefix, indent)) for lead, indent in zip(leads, indents)]
-    tailed = [replace(lead, tail=header_tail(suffix, indent)) for lead, indent in zip(leads, indents)]
-    return tailed, [lead for lead, t in zip(leads, tailed) if t.tail]
+    tails = [header_tail(suffix, indent) for indent in indents]
+    if any(tails) and closes_bracket(suffix, indents[tails.index(next(t for t in tails if t))]):
+        return leads, [replace(lead, tail=t) for lead, t in zip(leads, tails) if t]  # a bracket opens here
+    tailed = [replace(lead, tail=t) for lead, t in zip(leads, tails)]
+    return tailed, [lead for lead, t in zip(leads, tails) if t]

@@ -270,7 +270,8 @@ class CodeInfiller:
 
         blank = unanswered(range(len(reqs)))
         for i in blank:
-            progress[i].canvas, progress[i].tries, progress[i].skip = min(reqs[i].max_tokens, self.decoding.first_canvas), 0, 0
+            progress[i].canvas = min(reqs[i].max_tokens, self.decoding.first_canvas)
+            progress[i].tries = progress[i].skip = 0
         for size in range(self.decoding.finish_canvases):
             if size:
                 blank = [i for i in unanswered(blank) if progress[i].canvas < reqs[i].max_tokens]
@@ -382,7 +383,8 @@ class CodeInfiller:
         check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent) for row in rows]
         constrained = [reqs[row.request].constrained for row in rows]
         rounds = self.max_remask_rounds if remask_rounds is None else remask_rounds
-        validator = SyntaxValidator(self, rows, spans, check, constrained, deadline) if rounds and any(constrained) else None
+        validator = (SyntaxValidator(self, rows, spans, check, constrained, deadline)
+                     if rounds and any(constrained) else None)
 
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())

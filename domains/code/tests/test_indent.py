@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from seqdiff.samplers.base import StepContext
 from seqdiff_code.candidates import LayoutHook
 from seqdiff_code.decoding import QuotaThresholdSampler
-from seqdiff_code.indent import (Lead, body_after_header, first_token_allowed, gap_leads, header_tail, indent_guesses,
-                                 required_words, split_lead, typed_indent)
+from seqdiff_code.indent import (Lead, body_after_header, closes_bracket, first_token_allowed, gap_leads, header_tail,
+                                 indent_guesses, required_words, split_lead, typed_indent)
 
 
 @pytest.mark.parametrize("prefix, suffix, want", [
@@ -128,3 +128,20 @@ def test_a_line_after_a_try_body_at_its_depth_begins_except_or_finally(tokenizer
     allowed = first_token_allowed(tokenizer, " ", ("except", "finally"))
     assert allowed[tokenizer.encode(" except")[0]] and allowed[tokenizer.encode(" finally")[0]]
     assert not allowed[tokenizer.encode(" return")[0]] and not allowed[tokenizer.encode(" exception")[0]]
+
+
+@pytest.mark.parametrize("suffix, indent, want", [
+    ("                'a message'\n            )\n        x = 1\n", "            ", True),  # logger.warning(
+    ('                "key": value,\n            }\n', "            ", True),  # json.dumps({
+    ("        mod.name\n        for mod in mods\n    )\n", "    ", True),  # sorted( a generator
+    ("            if n in (a, b):\n                x = 1\n        return n\n", "        ", False),  # a block
+    ("        x = ')'\n    y = 1\n", "    ", False),  # a bracket inside a string
+])
+def test_closes_bracket(suffix, indent, want):
+    assert closes_bracket(suffix, indent) == want
+
+
+def test_a_gap_before_lines_that_close_a_bracket_opens_it_first(tokenizer):
+    prefix, suffix = "def f(log):\n    if log:\n", "            'a message'\n        )\n    return 1\n"
+    leads, later = gap_leads(tokenizer, prefix, suffix)
+    assert [lead.tail for lead in leads] == ["" for _ in leads] and all(lead.tail == ":" + "\n" for lead in later)
