@@ -92,6 +92,7 @@ def paired(before: list[dict], after: list[dict]) -> dict:
 
 def evaluate(name: str, path: str, tasks: list, out: Path, batch: int) -> dict:
     """``{mode: records}`` for one model, from its cache file when present."""
+    out.mkdir(parents=True, exist_ok=True)
     cache = out / f"{name}.json"
     if cache.exists():
         return json.loads(cache.read_text())["records"]
@@ -126,6 +127,11 @@ def main() -> None:
     tasks = held_out_tasks([int(s) for s in args.seeds.split(",")], args.n_single, args.n_multi)
     models = [m.split("=", 1) for m in args.model]
     results = {name: evaluate(name, path, tasks, out, args.batch) for name, path in models}
+    report(models, results, out, {"seeds": args.seeds, "n_tasks": len(tasks)})
+
+
+def report(models: list[list[str]], results: dict, out: Path, extra: dict) -> None:
+    """Print the table (paired differences against the first model) and write ``<out>/table.json``."""
     base = models[0][0]
     table = []
     for mode in MODES:
@@ -136,8 +142,7 @@ def main() -> None:
                           "by_kind": {k: summary([r for r in results[name][mode] if r["kind"] == k])
                                       for k in ("single", "multi")}})
             print(show(name, mode, s, diff), flush=True)
-    atomic_write_text(out / "table.json", json.dumps({"seeds": args.seeds, "n_tasks": len(tasks),
-                                                      "models": dict(models), "rows": table}, indent=1))
+    atomic_write_text(out / "table.json", json.dumps({**extra, "models": dict(models), "rows": table}, indent=1))
 
 
 if __name__ == "__main__":
