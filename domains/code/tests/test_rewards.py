@@ -4,9 +4,11 @@ write outside its temporary directory, reach the network, or outlive its timeout
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seqdiff.plugins import load_domain
-from seqdiff_code.rewards import filled_source, parses, reference_match, similarity, unit_tests, useful
+from seqdiff_code.rewards import filled_source, parses, reference_match, similarity, unit_tests, units, useful
 from seqdiff_code.sandbox import SandboxLimits, landlock_abi, run_python
 from seqdiff_code.tasks import InfillTask
 
@@ -60,10 +62,13 @@ def test_reference_match_gives_partial_credit_below_the_exact_middle():
     assert wrong == 0.0
 
 
-def test_similarity_is_symmetric_and_bounded():
-    pairs = [("a = b(c)", "a = b(d)"), ("for i in x:", "while y:"), ("", "x"), ("x", "x")]
-    for a, b in pairs:
-        assert 0.0 <= similarity(a, b) <= 1.0 and similarity(a, b) == pytest.approx(similarity(b, a))
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="ab =(:)\n", max_size=24), st.text(alphabet="ab =(:)\n", max_size=24),
+       st.sampled_from(["tokens", "lines"]))
+def test_similarity_is_one_on_itself_and_bounded(a, b, unit):
+    assert similarity(a, a, unit) == 1.0
+    assert 0.0 <= similarity(a, b, unit) <= 1.0
+    assert (similarity(a, b, unit) == 1.0) == (units(a, unit) == units(b, unit))
 
 
 def test_reference_match_rejects_canvases_without_a_task_and_unknown_units():
