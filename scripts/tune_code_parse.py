@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/tune/code-useful")
     parser.add_argument("--config", default=str(CONFIGS / "tune-code-useful.yaml"))
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
-    parser.add_argument("--seeds", default="0,1,2,3", help="task-cutting seeds of the held-out tasks")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="task-cutting seeds of the held-out tasks")
     parser.add_argument("--n-single", type=int, default=30, help="held-out single-line tasks per seed")
     parser.add_argument("--n-multi", type=int, default=20, help="held-out multi-line tasks per seed")
     parser.add_argument("--set", action="append", default=[], help="config overrides, as seqdiff tune --set")
