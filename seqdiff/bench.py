@@ -42,6 +42,8 @@ class BenchSpec:
       ``split`` keyword, when accepted, names another: ``seqdiff tune`` draws ``train``); ``None`` means
       ``n`` unconditional canvases ``canvas_prefix + length masks + canvas_suffix`` (suffix ``None``: the
       tokenizer's eos).
+    - ``canvases(length, n, seed, **options) -> list[Canvas]``: canvases built from options (``seqdiff
+      tune``'s ``rollout.canvas_options``; protein: a motif layout), ``None`` when the domain takes none.
     - ``banned_ids``: ids never emitted (``None``: the tokenizer's special ids).
     - ``quality(tasks, outputs) -> {column: value}`` for the ``quality_columns`` it fills.
     - ``scorer``: a name in ``Domain.scorers(device)`` averaged over unconditional outputs as
@@ -52,6 +54,7 @@ class BenchSpec:
     tasks: Callable[[int, int, int], list[Canvas]] | None = None
     canvas_prefix: tuple[int, ...] = ()
     canvas_suffix: tuple[int, ...] | None = None
+    canvases: Callable[..., list[Canvas]] | None = None
     banned_ids: tuple[int, ...] | None = None
     quality: Callable[[list[Canvas], list[list[int]]], dict[str, float]] | None = None
     quality_columns: tuple[str, ...] = ()

@@ -251,7 +251,8 @@ def test_an_unknown_reward_is_a_usage_error_before_anything_runs(tmp_path, capsy
     assert not (tmp_path / "unknown").exists()
 
 
-@pytest.mark.parametrize("name", ["tune-protein-charge.yaml", "tune-code-parse.yaml"])
+@pytest.mark.parametrize("name", ["tune-protein-charge.yaml", "tune-protein-motif.yaml", "tune-code-parse.yaml",
+                                  "tune-code-useful.yaml"])
 def test_the_shipped_configs_load_with_their_bounds_checked(name):
     from pathlib import Path
 

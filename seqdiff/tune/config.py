@@ -28,7 +28,9 @@ class RolloutConfig:
     ``canvases`` names the data split the tasks are cut from: ``train`` (default) or ``validation``, so
     the held-out split ``seqdiff bench`` and the eval scripts measure on is never tuned on; ``bench`` is
     that held-out split itself (contaminates any later evaluation on it). Unconditional canvases carry no
-    data, so the choice changes nothing for them."""
+    data, so the choice changes nothing for them. ``canvas_options``, when given, go to the domain's
+    canvas builder instead (``BenchSpec.canvases``; protein: ``{motif: "10-20/seq:FSLF/10-20"}`` lays the
+    motif into every rollout, non-editable, with ``--motif``'s grammar)."""
 
     length: int = field(default=64, metadata={"min": 1, "max": 8192})
     sampler: Literal["ancestral", "confidence"] = "ancestral"  # random order (proteins) | low-confidence (code)
@@ -36,6 +38,7 @@ class RolloutConfig:
     temperature: float = field(default=1.0, metadata={"min": 0.0, "max": 10.0})
     num_prompts: int = field(default=64, metadata={"min": 1, "max": 1_000_000})  # canvases drawn from
     canvases: Literal["train", "validation", "bench"] = "train"
+    canvas_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

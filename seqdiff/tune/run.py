@@ -32,13 +32,21 @@ class Prepared:
 
 
 def rollout_canvases(pretrained: Pretrained, domain, config: TuneConfig) -> tuple[list[dict], list[int]]:
-    """The domain's canvases cut from ``rollout.canvases``' split (its tasks, else unconditional canvases)
-    and its banned ids."""
+    """The domain's canvases: built from ``rollout.canvas_options``, else cut from ``rollout.canvases``'
+    split (its tasks, else unconditional canvases); and its banned ids."""
     from seqdiff.bench import default_tasks, spec_of
 
     tokenizer, ro = pretrained.tokenizer, config.rollout
     spec = spec_of(domain, tokenizer)
-    if spec.tasks is None:
+    if ro.canvas_options:
+        if spec.canvases is None:
+            raise ValueError(f"rollout.canvas_options: the {pretrained.domain} domain builds no canvases from "
+                             "options; remove canvas_options")
+        try:
+            canvases = spec.canvases(ro.length, ro.num_prompts, config.trainer.seed, **ro.canvas_options)
+        except TypeError as err:
+            raise ValueError(f"rollout.canvas_options {sorted(ro.canvas_options)} are wrong ({err})") from None
+    elif spec.tasks is None:
         canvases = default_tasks(spec, tokenizer, ro.length, ro.num_prompts)
     elif ro.canvases == "bench":
         canvases = spec.tasks(ro.length, ro.num_prompts, config.trainer.seed)

@@ -67,7 +67,7 @@ class CodeDomain:
         return {"compiles": lambda sources: [float(compiles(s)) for s in sources]}
 
     def rewards(self) -> dict:
-        """``parses`` (CPython compiles the filled file) and ``unit_tests`` (sandboxed; seqdiff_code.rewards)."""
+        """``parses``, ``useful``, ``reference_match`` and ``unit_tests`` (sandboxed): seqdiff_code.rewards."""
         from seqdiff_code.rewards import FACTORIES
 
         return dict(FACTORIES)

@@ -4,9 +4,11 @@ write outside its temporary directory, reach the network, or outlive its timeout
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seqdiff.plugins import load_domain
-from seqdiff_code.rewards import filled_source, parses, unit_tests
+from seqdiff_code.rewards import filled_source, parses, reference_match, similarity, unit_tests, units, useful
 from seqdiff_code.sandbox import SandboxLimits, landlock_abi, run_python
 from seqdiff_code.tasks import InfillTask
 
@@ -14,7 +16,7 @@ needs_landlock = pytest.mark.skipif(landlock_abi() == 0, reason="this kernel has
 
 
 def test_the_domain_declares_its_rewards_through_the_hook():
-    assert set(load_domain("code").rewards()) == {"parses", "unit_tests"}
+    assert set(load_domain("code").rewards()) == {"parses", "useful", "reference_match", "unit_tests"}
 
 
 def test_parses_judges_the_full_file_of_an_infill_task():
@@ -23,6 +25,57 @@ def test_parses_judges_the_full_file_of_an_infill_task():
     assert filled_source("ignored", canvases[0]) == "def f(x):\n    return x + 1\n\nprint(f(1))\n"
     assert parses()(["", ""], canvases) == [1.0, 0.0]
     assert parses()(["x = 1\n", "x = = 1\n"], [{}, {}]) == [1.0, 0.0]
+
+
+TASK = InfillTask("single", "x.py", 2, 1, "def f(x):\n", "    return x + 1\n", "\nprint(f(1))\n")
+
+
+def canvases_of(*middles: str) -> list[dict]:
+    return [{"task": TASK, "editable_text": m} for m in middles]
+
+
+def test_a_blank_middle_parses_but_is_not_useful_where_a_statement_is_needed():
+    task = InfillTask("single", "x.py", 3, 1, "x = 1\n", "y = 2\n", "print(x)\n")
+    blank = [{"task": task, "editable_text": m} for m in ("", "   \n", "y = 2\n", "y = = 2\n")]
+    assert parses()([""] * 4, blank) == [1.0, 1.0, 1.0, 0.0]
+    assert useful()([""] * 4, blank) == [0.0, 0.0, 1.0, 0.0]
+
+
+def test_useful_accepts_a_blank_middle_where_no_code_is_needed_and_judges_plain_texts():
+    mid_line = InfillTask("single", "x.py", 1, 1, "x = ", "", " * 1\n")  # inside a line: blank allowed, parse decides
+    assert useful()([""], [{"task": mid_line, "editable_text": ""}]) == [0.0]  # "x =  * 1" does not parse
+    tail = InfillTask("single", "x.py", 1, 1, "x = 1", "", "\n")  # cursor at the end of a finished line
+    assert useful()([""], [{"task": tail, "editable_text": ""}]) == [1.0]
+    assert useful()(["x = 1\n", "   \n", "x = = 1\n"], [{}, {}, {}]) == [1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("unit", ["tokens", "lines"])
+def test_reference_match_is_one_for_the_exact_middle_and_zero_for_a_blank_one(unit):
+    got = reference_match(unit)([""] * 3, canvases_of("    return x + 1\n", "", "  \n"))
+    assert got == [1.0, 0.0, 0.0]
+    assert reference_match(unit)([""], canvases_of("return   x + 1")) == [1.0]  # whitespace does not count
+
+
+def test_reference_match_gives_partial_credit_below_the_exact_middle():
+    short, wrong = reference_match()([""] * 2, canvases_of("    return x\n", "pass\n"))
+    assert short == pytest.approx(2 * 2 / (2 + 4))  # [return, x] matched inside [return, x, +, 1]
+    assert wrong == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="ab =(:)\n", max_size=24), st.text(alphabet="ab =(:)\n", max_size=24),
+       st.sampled_from(["tokens", "lines"]))
+def test_similarity_is_one_on_itself_and_bounded(a, b, unit):
+    assert similarity(a, a, unit) == 1.0
+    assert 0.0 <= similarity(a, b, unit) <= 1.0
+    assert (similarity(a, b, unit) == 1.0) == (units(a, unit) == units(b, unit))
+
+
+def test_reference_match_rejects_canvases_without_a_task_and_unknown_units():
+    with pytest.raises(ValueError, match="carrying their task"):
+        reference_match()(["x = 1\n"], [{}])
+    with pytest.raises(ValueError, match="tokens or lines"):
+        reference_match("chars")
 
 
 @needs_landlock

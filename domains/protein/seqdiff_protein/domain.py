@@ -70,11 +70,16 @@ class ProteinDomain:
 
     def bench_spec(self, tokenizer):
         """Unconditional ``<cls> masks <eos>`` canvases, EvoDiff-OADM's random one-token baseline, only the 20
-        standard residues emitted, the pseudo-perplexity scorer and natural held-out sequences as reference."""
+        standard residues emitted, the pseudo-perplexity scorer and natural held-out sequences as reference;
+        ``seqdiff tune`` rollouts may instead lay out a motif (``rollout.canvas_options: {motif: ...}``)."""
+        from functools import partial
+
         from seqdiff.bench import BenchSpec
         from seqdiff_protein.alphabet import cls_id, nonstandard_ids
+        from seqdiff_protein.tune_canvases import motif_canvases
 
         return BenchSpec(naive_order="random", canvas_prefix=(cls_id(tokenizer),), canvas_suffix=(tokenizer.eos_id,),
+                         canvases=partial(motif_canvases, tokenizer),
                          banned_ids=tuple(nonstandard_ids(tokenizer)), scorer="pppl",
                          reference=lambda n, max_length: self.reference_sequences(n, max_length=max_length))
 
