@@ -88,6 +88,15 @@ def test_certainty_entropy_is_averaged_over_the_correct_positions_only():
     assert none_correct[0].item() == pytest.approx(none_correct[1].item())  # no correct position: CE alone
 
 
+def test_certainty_loss_ignores_banned_tokens_outside_where():
+    """A kept prompt or pad token the student may never emit (-inf logit) must not make the loss NaN."""
+    logits = torch.tensor([[[2.0, 0.0, float("-inf")], [0.0, 1.0, float("-inf")]]], requires_grad=True)
+    loss, ce = certainty_loss(logits, torch.tensor([[0, 2]]), torch.tensor([[True, False]]), weight=1.0)
+    assert torch.isfinite(loss) and ce.item() == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 1)))
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
 def test_confident_share_counts_positions_over_the_threshold():
     logits = torch.log(torch.tensor([[[0.95, 0.05], [0.6, 0.4], [0.99, 0.01]]]))
     assert confident_share(logits, torch.tensor([[True, True, False]])).item() == pytest.approx(0.5)

@@ -50,10 +50,11 @@ def certainty_loss(student_logits: Tensor, answer: Tensor, where: Tensor, weight
     times the mean entropy over those of them whose argmax already equals ``answer`` (zero where none do)."""
     log_q = torch.log_softmax(student_logits.float(), -1)
     ce = -log_q.gather(-1, answer.unsqueeze(-1)).squeeze(-1)
+    ce = ce.masked_fill(~where, 0.0)  # a kept prompt or pad token may be a banned id: inf * 0 would be NaN
     finite_log_q = log_q.masked_fill(~torch.isfinite(log_q), 0.0)  # banned ids: 0 * log 0 = 0, no NaN gradient
     entropy = -(log_q.exp() * finite_log_q).sum(-1)
     correct = where & (log_q.argmax(-1) == answer)
-    mean_ce = (ce * where).sum() / where.sum().clamp_min(1)
+    mean_ce = ce.sum() / where.sum().clamp_min(1)
     mean_entropy = (entropy * correct).sum() / correct.sum().clamp_min(1)
     return mean_ce + weight * mean_entropy, mean_ce
 
