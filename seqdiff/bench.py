@@ -319,22 +319,22 @@ def main_bench(model: str, length: int, batch_size: int, json_path: str | None, 
     pretrained, domain = resolve_model(model, device, dtype)
     spec = spec_of(domain, pretrained.tokenizer)
     full = grid(spec, length, kind)
+    entries = [(model, "")] + [entry.partition("@")[::2] for entry in compare]
+    chosen = [select(full, only_here or only) for _, only_here in entries]  # every selector checked first
     start = time.perf_counter()
     rows = []
-    for i, entry in enumerate([model, *compare]):
-        name, _, only_here = entry.partition("@") if i else (entry, "", "")
+    for i, ((name, _), configs) in enumerate(zip(entries, chosen)):
         if i:
             pretrained = _same_domain(resolve_model(name, device, dtype)[0], domain, pretrained.tokenizer, name)
         part = bench(pretrained.model, pretrained.tokenizer, domain, length=length, batch_size=batch_size,
-                     designs=designs, seed=seed, kind=kind, configs=select(full, only_here or only),
-                     device=device, reference=i == len(compare), naive=naive)
+                     designs=designs, seed=seed, kind=kind, configs=configs, device=device,
+                     reference=i == len(compare), naive=naive)
         weights = str(next(pretrained.model.parameters()).dtype).removeprefix("torch.")
         for r in part:
             made = r["config"] != "reference"
             rows.append({**({"model": name if made else None} if compare else {}), **r,
                          "dtype": weights if made else None})
-    names = ", ".join(e.partition("@")[0] for e in [model, *compare])
-    print(f"model: {pretrained.path if not compare else names} (domain "
+    print(f"model: {pretrained.path if not compare else ', '.join(n for n, _ in entries)} (domain "
           f"{pretrained.domain}); length {length}, batch {batch_size}, "
           f"{rows[0]['designs']} designs, seed {seed}, device {device}, "
           f"{str(next(pretrained.model.parameters()).dtype).removeprefix('torch.')}, torch threads "

@@ -220,3 +220,6 @@ def test_bench_runs_each_student_at_its_own_steps_without_the_naive_row(teacher,
     assert all(r["speedup_vs_naive"] is None and r["dtype"] == "float32" for r in rows)
     out = capsys.readouterr().out
     assert f"{teacher}, {student} (domain toy)" in out and "float32" in out
+    with pytest.raises(ValueError, match="matches no configuration"):  # refused before any decoding
+        main_bench(str(teacher), LENGTH, 2, None, designs=2, compare=[f"{student}@^nothing$"])
+    assert "bench:" not in capsys.readouterr().err
