@@ -99,13 +99,15 @@ def naive_config(spec: BenchSpec) -> BenchConfig:
 
 
 def grid(spec: BenchSpec, length: int, kind: str = "full") -> list[BenchConfig]:
-    """The naive row first, then ancestral steps L/2..L/32 (logit reuse), thresholds, factor, blocks x caches."""
+    """The naive row first, then ancestral steps L/2..L/32 and 8, 4, 2 (distilled students' few-step regime;
+    logit reuse), thresholds, factor, blocks x caches."""
     if kind not in GRIDS:
         raise ValueError(f"unknown grid {kind!r}; choose one of {', '.join(GRIDS)}")
     opts = SamplingOptions(temperature=spec.naive_temperature)
     configs = [naive_config(spec)]
     divisors = (2, 4, 8, 16, 32) if kind == "full" else (8,)
-    for steps in dict.fromkeys(max(1, length // d) for d in divisors):
+    few = [s for s in (8, 4, 2) if s < length] if kind == "full" else []
+    for steps in dict.fromkeys([max(1, length // d) for d in divisors] + few):
         configs.append(BenchConfig(f"ancestral-{steps}", AncestralSampler(steps=steps, sampling=opts)))
     for tau in ((0.7, 0.8, 0.9, 0.95) if kind == "full" else (0.9,)):
         configs.append(BenchConfig(f"threshold-{tau}", ThresholdSampler(tau, sampling=opts)))
@@ -217,20 +219,25 @@ def _row(cfg: BenchConfig, run: dict, length: int, batch_size: int, n: int, naiv
             "batch_size": batch_size, "designs": n, "nfe": round(run["nfe"], 2),
             "steps": round(run["steps"], 2), "wall_s": round(run["wall_s"], 4),
             "tokens_per_s": round(run["tokens_per_s"], 2),
-            "speedup_vs_naive": 1.0 if cfg.naive else round(run["tokens_per_s"] / naive_tps, 3)}
+            "speedup_vs_naive": 1.0 if cfg.naive else
+            round(run["tokens_per_s"] / naive_tps, 3) if naive_tps else None}
 
 
 def bench(model, tokenizer, domain=None, length: int = 256, batch_size: int = 1, designs: int | None = None,
           seed: int = 0, kind: str = "full", configs: list[BenchConfig] | None = None, device="cpu",
-          log: Callable[[str], None] = lambda m: print(m, file=sys.stderr), reference: bool = True) -> list[dict]:
-    """Run the naive baseline and the grid; returns JSON-ready rows (naive first, reference last unless
-    ``reference`` is False)."""
+          log: Callable[[str], None] = lambda m: print(m, file=sys.stderr), reference: bool = True,
+          naive: bool = True) -> list[dict]:
+    """Run the naive baseline (unless ``naive`` is False: one token per step costs L forwards, and its
+    ``speedup_vs_naive`` column is then empty) and the grid; returns JSON-ready rows (naive first, reference
+    last unless ``reference`` is False)."""
     spec = spec_of(domain, tokenizer)
     designs = designs or batch_size
     tasks = spec.tasks(length, designs, seed) if spec.tasks else default_tasks(spec, tokenizer, length, designs)
     banned = sorted(spec.banned_ids if spec.banned_ids is not None else tokenizer.special_ids)
     configs = configs or grid(spec, length, kind)
-    if not configs[0].naive:
+    if not naive:
+        configs = [c for c in configs if not c.naive]
+    elif not configs[0].naive:
         configs = [naive_config(spec)] + configs
     pppl = _scorer(domain, spec, log, device)
     model.eval()
@@ -249,7 +256,8 @@ def bench(model, tokenizer, domain=None, length: int = 256, batch_size: int = 1,
         if spec.quality is not None:
             row.update(spec.quality(tasks, run["outputs"]))
         rows.append(row)
-        log(f"bench: {cfg.name}: nfe {row['nfe']}, {row['tokens_per_s']} tok/s, x{row['speedup_vs_naive']}")
+        speedup = f", x{row['speedup_vs_naive']}" if row["speedup_vs_naive"] is not None else ""
+        log(f"bench: {cfg.name}: nfe {row['nfe']}, {row['tokens_per_s']} tok/s{speedup}")
     if reference and spec.unconditional and spec.reference is not None:
         reference = _reference_row(spec, len(tasks), length, pppl, log)
         rows += [reference] if reference else []
@@ -305,22 +313,31 @@ def select(configs: list[BenchConfig], only: str | None) -> list[BenchConfig]:
 
 def main_bench(model: str, length: int, batch_size: int, json_path: str | None, designs: int | None = None,
                seed: int = 0, kind: str = "full", device: str = "cpu", only: str | None = None,
-               plot_path: str | None = None, compare: Sequence[str] = (), dtype: str = "float32") -> list[dict]:
+               plot_path: str | None = None, compare: Sequence[str] = (), dtype: str = "float32",
+               naive: bool = True) -> list[dict]:
     """Bench ``model``, then each ``compare`` folder (e.g. distilled students) on the same canvases and
-    seeds; with ``compare`` every row names its model and the reference row comes once, last."""
+    seeds; with ``compare`` every row names its model and the reference row comes once, last. A compare
+    entry ``FOLDER@NAMES`` runs only the configurations ``NAMES`` selects (as ``only`` does), e.g. a
+    student at the steps it was distilled for."""
     pretrained, domain = resolve_model(model, device, dtype)
     spec = spec_of(domain, pretrained.tokenizer)
-    configs = select(grid(spec, length, kind), only)
+    full = grid(spec, length, kind)
+    entries = [(model, "")] + [entry.partition("@")[::2] for entry in compare]
+    chosen = [select(full, only_here or only) for _, only_here in entries]  # every selector checked first
     start = time.perf_counter()
     rows = []
-    for i, name in enumerate([model, *compare]):
+    for i, ((name, _), configs) in enumerate(zip(entries, chosen)):
         if i:
             pretrained = _same_domain(resolve_model(name, device, dtype)[0], domain, pretrained.tokenizer, name)
         part = bench(pretrained.model, pretrained.tokenizer, domain, length=length, batch_size=batch_size,
                      designs=designs, seed=seed, kind=kind, configs=configs, device=device,
-                     reference=i == len(compare))
-        rows += [{"model": name if r["config"] != "reference" else None, **r} if compare else r for r in part]
-    print(f"model: {pretrained.path if not compare else ', '.join([model, *compare])} (domain "
+                     reference=i == len(compare), naive=naive)
+        weights = str(next(pretrained.model.parameters()).dtype).removeprefix("torch.")
+        for r in part:
+            made = r["config"] != "reference"
+            rows.append({**({"model": name if made else None} if compare else {}), **r,
+                         "dtype": weights if made else None})
+    print(f"model: {pretrained.path if not compare else ', '.join(n for n, _ in entries)} (domain "
           f"{pretrained.domain}); length {length}, batch {batch_size}, "
           f"{rows[0]['designs']} designs, seed {seed}, device {device}, "
           f"{str(next(pretrained.model.parameters()).dtype).removeprefix('torch.')}, torch threads "

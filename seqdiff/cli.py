@@ -124,7 +124,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     try:
         main_bench(args.model, args.length, args.batch_size, args.json, designs=args.designs, seed=args.seed,
                    kind=args.grid, device=args.device, only=args.only, plot_path=args.plot,
-                   compare=[f for f in (args.compare or "").split(",") if f], dtype=args.dtype)
+                   compare=[f for f in (args.compare or "").split(",") if f], dtype=args.dtype,
+                   naive=not args.no_naive)
     except (LookupError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     return 0
@@ -206,11 +207,15 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
                    help="draw tokens/s (log) against each quality column, one point per configuration")
     p.add_argument("--compare", default=None, metavar="DIRS",
                    help="comma-separated model folders (e.g. distilled students) run after --model on the same "
-                        "canvases and seeds; each row names its model")
+                        "canvases and seeds; each row names its model; FOLDER@NAMES runs only the "
+                        "configurations NAMES selects (as --only) for that folder")
     p.add_argument("--grid", default="full", help="full (default) or quick (a few configurations)")
     p.add_argument("--only", default=None, metavar="NAMES",
                    help="comma-separated regular expressions: keep the grid's configurations whose name one "
-                        "matches (--only ancestral, --only '^ancestral-(32|8)$'); the naive baseline always runs")
+                        "matches (--only ancestral, --only '^ancestral-(32|8)$'); the naive baseline runs "
+                        "unless --no-naive")
+    p.add_argument("--no-naive", action="store_true",
+                   help="skip the one-token-per-step baseline (L forwards per canvas); no speedup column")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     add_dtype_argument(p)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

@@ -12,7 +12,7 @@ from seqdiff.checkpoint import Pretrained, from_pretrained, save_pretrained
 from seqdiff.cli import main
 from seqdiff.distill.command import distill
 from seqdiff.distill.config import load_config
-from seqdiff.distill.losses import certainty_loss, masked_kl, two_step_target, two_step_weights
+from seqdiff.distill.losses import certainty_loss, confident_share, masked_kl, two_step_target, two_step_weights
 from seqdiff.noise import NoiseConfig
 from seqdiff.distill.rollout import ancestral_state, ban, greedy_trajectory, teacher_two_steps
 from seqdiff.samplers import ConfidenceSampler, Denoise, SamplingOptions
@@ -70,9 +70,36 @@ def test_certainty_loss_by_hand():
     ce_expected = (-math.log(0.8) - math.log(0.4)) / 2
     entropy_first = -(0.8 * math.log(0.8) + 0.2 * math.log(0.2))  # only position 0 is predicted correctly
     assert ce.item() == pytest.approx(ce_expected, rel=1e-6)
-    assert loss.item() == pytest.approx(ce_expected + 0.5 * entropy_first / 2, rel=1e-6)
+    assert loss.item() == pytest.approx(ce_expected + 0.5 * entropy_first, rel=1e-6)  # mean over the 1 correct
     loss.backward()
     assert logits.grad[0, 2].abs().sum() == 0  # positions outside ``where`` get no gradient
+
+
+def test_certainty_entropy_is_averaged_over_the_correct_positions_only():
+    """Adding wrong positions changes the cross-entropy but not the certainty term's strength."""
+    p = torch.tensor([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6]])
+    logits = torch.log(p)[None]
+    answer, where = torch.tensor([[0, 0, 0, 0]]), torch.tensor([[True, True, True, True]])
+    entropy = -(p * p.log()).sum(-1)
+    loss, ce = certainty_loss(logits, answer, where, weight=1.0)
+    assert ce.item() == pytest.approx(-p[:, 0].log().mean().item(), rel=1e-6)
+    assert (loss - ce).item() == pytest.approx(entropy[:2].mean().item(), rel=1e-6)
+    none_correct = certainty_loss(logits, torch.tensor([[1, 1, 0, 0]]), torch.tensor([[True, True, False, False]]), 1.0)
+    assert none_correct[0].item() == pytest.approx(none_correct[1].item())  # no correct position: CE alone
+
+
+def test_certainty_loss_ignores_banned_tokens_outside_where():
+    """A kept prompt or pad token the student may never emit (-inf logit) must not make the loss NaN."""
+    logits = torch.tensor([[[2.0, 0.0, float("-inf")], [0.0, 1.0, float("-inf")]]], requires_grad=True)
+    loss, ce = certainty_loss(logits, torch.tensor([[0, 2]]), torch.tensor([[True, False]]), weight=1.0)
+    assert torch.isfinite(loss) and ce.item() == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 1)))
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_confident_share_counts_positions_over_the_threshold():
+    logits = torch.log(torch.tensor([[[0.95, 0.05], [0.6, 0.4], [0.99, 0.01]]]))
+    assert confident_share(logits, torch.tensor([[True, True, False]])).item() == pytest.approx(0.5)
 
 
 def test_greedy_trajectory_matches_the_denoise_loop(teacher):
@@ -179,3 +206,20 @@ def test_bench_compares_a_student_with_its_teacher_on_the_same_canvases(teacher,
                                        domain="toy"), tmp_path / "other")
     with pytest.raises(ValueError, match="vocabulary of 11"):
         main_bench(str(teacher), LENGTH, 2, None, kind="quick", only="^ancestral", compare=[str(other)])
+
+
+def test_bench_runs_each_student_at_its_own_steps_without_the_naive_row(teacher, tmp_path, capsys):
+    """``FOLDER@NAMES`` picks a compared folder's rows; ``naive=False`` drops the L-step baseline; rows name the
+    weights' dtype."""
+    student = save_pretrained(Pretrained(model=tiny_denoiser(seed=5, vocab=TOY_TOK, spread=4.0), tokenizer=TOY_TOK,
+                                         domain="toy"), tmp_path / "student")
+    rows = main_bench(str(teacher), LENGTH, 2, None, designs=2, only="^ancestral-(4|2)$", naive=False,
+                      compare=[f"{student}@^ancestral-2$"])
+    assert [(r["model"], r["config"]) for r in rows] == [
+        (str(teacher), "ancestral-4"), (str(teacher), "ancestral-2"), (str(student), "ancestral-2")]
+    assert all(r["speedup_vs_naive"] is None and r["dtype"] == "float32" for r in rows)
+    out = capsys.readouterr().out
+    assert f"{teacher}, {student} (domain toy)" in out and "float32" in out
+    with pytest.raises(ValueError, match="matches no configuration"):  # refused before any decoding
+        main_bench(str(teacher), LENGTH, 2, None, designs=2, compare=[f"{student}@^nothing$"])
+    assert "bench:" not in capsys.readouterr().err

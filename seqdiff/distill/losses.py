@@ -9,8 +9,11 @@ one sampled intermediate state in which the position is still masked, that mixtu
 estimate of the teacher's two-step token distribution there.
 
 Certainty (dParallel-style). Cross-entropy toward the teacher's final greedy tokens at its own
-intermediate states, plus the entropy of the student's distribution where it already predicts the
-teacher's token, which pushes confident positions past a decoding threshold."""
+intermediate states (trajectory consistency), plus the mean entropy of the student's distribution over the
+positions where it already predicts the teacher's token (certainty), which pushes them past a decoding
+threshold. The entropy is averaged over those positions only, not over all masked ones: early in a
+trajectory few are correct, and averaging over all would shrink the term exactly where parallel commits
+are won."""
 
 from __future__ import annotations
 
@@ -44,12 +47,20 @@ def masked_kl(target: Tensor, student_logits: Tensor, where: Tensor) -> Tensor:
 
 def certainty_loss(student_logits: Tensor, answer: Tensor, where: Tensor, weight: float) -> tuple[Tensor, Tensor]:
     """(loss, cross-entropy): mean cross-entropy toward ``answer`` over ``where`` positions plus ``weight``
-    times the mean entropy over those of them whose argmax already equals ``answer``."""
+    times the mean entropy over those of them whose argmax already equals ``answer`` (zero where none do)."""
     log_q = torch.log_softmax(student_logits.float(), -1)
     ce = -log_q.gather(-1, answer.unsqueeze(-1)).squeeze(-1)
+    ce = ce.masked_fill(~where, 0.0)  # a kept prompt or pad token may be a banned id: inf * 0 would be NaN
     finite_log_q = log_q.masked_fill(~torch.isfinite(log_q), 0.0)  # banned ids: 0 * log 0 = 0, no NaN gradient
     entropy = -(log_q.exp() * finite_log_q).sum(-1)
     correct = where & (log_q.argmax(-1) == answer)
-    count = where.sum().clamp_min(1)
-    mean_ce = (ce * where).sum() / count
-    return mean_ce + weight * (entropy * correct).sum() / count, mean_ce
+    mean_ce = ce.sum() / where.sum().clamp_min(1)
+    mean_entropy = (entropy * correct).sum() / correct.sum().clamp_min(1)
+    return mean_ce + weight * mean_entropy, mean_ce
+
+
+def confident_share(logits: Tensor, where: Tensor, threshold: float = 0.9) -> Tensor:
+    """The share of ``where`` positions whose top probability exceeds ``threshold``: what threshold decoding
+    may commit at once (logged during certainty forcing; it is the figure the loss is meant to raise)."""
+    top = logits.float().softmax(-1).amax(-1)
+    return ((top > threshold) & where).sum() / where.sum().clamp_min(1)

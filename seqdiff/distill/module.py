@@ -13,7 +13,7 @@ from seqdiff.lit import OptimConfig, warmup_cosine
 from seqdiff.model import Denoiser, DenoiserConfig
 from seqdiff.noise import NoiseConfig
 
-from seqdiff.distill.losses import certainty_loss, masked_kl
+from seqdiff.distill.losses import certainty_loss, confident_share, masked_kl
 from seqdiff.distill.rollout import ancestral_state, ban, greedy_trajectory, teacher_two_steps
 
 
@@ -87,6 +87,7 @@ class DistillModule(L.LightningModule):
         logits = ban(self.model(state), self.banned)
         loss, ce = certainty_loss(logits, final, where, self.hparams.certainty_weight)
         self.log("train/ce", ce, batch_size=x.shape[0])
+        self.log("train/confident", confident_share(logits.detach(), where), prog_bar=True, batch_size=x.shape[0])
         return loss
 
     def configure_optimizers(self):
