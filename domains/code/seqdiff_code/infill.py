@@ -299,14 +299,16 @@ class CodeInfiller:
         return gap_leads(self.tokenizer, r.prefix, r.suffix)
 
     def _plan(self, r: InfillRequest, p: _Progress) -> list[tuple[Lead | None, int]]:
-        """The request's candidates at its current canvas size, best first: each indentation (and, with
-        ``free_candidate``, no lead; then the tailed leads without their tail) at the full canvas, then at
-        shorter ones (``canvas_lengths``); the first try takes the first few."""
+        """The request's candidates at its current canvas size, best first: each indentation (the first
+        one with and without its tail; then, with ``free_candidate``, no lead; then the other tailed leads
+        without their tail) at the full canvas, then at shorter ones (``canvas_lengths``); the first try
+        takes the first few. Measured on 30 held-out lines (1 s budget, 1 thread): median model calls 9
+        against 11 with every untailed lead after the free candidate, the same validity."""
         count = self._candidate_count(r)
-        leads: list[Lead | None] = list(p.leads)
+        leads: list[Lead | None] = list(p.leads[:1] + p.later[:1] + p.leads[1:])  # the first lead both ways
         if not leads or self.decoding.free_candidate:
             leads.append(None)  # no lead: the model places the line itself (a newline, a comment first)
-        leads += p.later
+        leads += p.later[1:]
         lengths = canvas_lengths(p.canvas, math.ceil(count / len(leads)))
         plan = [(lead, c) for c in lengths for lead in leads][:count]
         return plan if p.tries else plan[: self.decoding.first_candidates]

@@ -305,8 +305,8 @@ def test_line_start_gap_also_gets_one_candidate_without_a_lead(tokenizer):
 
 def test_gap_before_a_deeper_line_is_decoded_as_a_header(tokenizer):
     """A line followed by a deeper one must open a block: its leads carry the header's ":" after the
-    canvas (the model writes only ``while n``), and the same leads without it (a bracket left open) come
-    after the free candidate."""
+    canvas (the model writes only ``while n``), and the same leads without it (a bracket left open): the
+    likeliest one right after its tailed twin, the others after the free candidate."""
     from seqdiff_code.infill import _Progress
     from seqdiff_code.syntax import MiddleJudge
 
@@ -316,7 +316,7 @@ def test_gap_before_a_deeper_line_is_decoded_as_a_header(tokenizer):
     r = InfillRequest(prefix, suffix, candidates=4)
     p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=1)
     shown = [(lead.text + lead.start, lead.tail) if lead else None for lead, _ in infiller._plan(r, p)]
-    assert shown == [("    ", ":\n"), ("", ":\n"), None, ("    ", "")]
+    assert shown == [("    ", ":\n"), ("    ", ""), ("", ":\n"), None]  # the likeliest depth both ways first
     res = infiller.infill(prefix, suffix, max_tokens=16, candidates=4)
     assert res.valid and res.text == "    while n:\n", res
     compile(prefix + res.text + suffix, "<t>", "exec")
