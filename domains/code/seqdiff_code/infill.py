@@ -227,7 +227,8 @@ class CodeInfiller:
         start = time.perf_counter()
         budgets = [r.time_budget_s for r in reqs if r.time_budget_s is not None]
         deadline = Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
-        progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language), min(r.max_tokens, self.decoding.first_canvas),
+        first_canvas = self.decoding.first_canvas
+        progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language), min(r.max_tokens, first_canvas),
                               *self._leads(r)) for r in reqs]
         truncated = False
         while not truncated:
@@ -259,22 +260,33 @@ class CodeInfiller:
 
     def _finish_blank(self, reqs: list[InfillRequest], progress: list[_Progress], temperature: float,
                       should_stop: Callable[[], bool] | None) -> None:
-        """The budget ran out before a request had a valid candidate, while it needs code or something was
-        written (a cut-off ``return =``): an editor is better served a little late than with nothing or
-        with code that does not parse, so its first try's candidates are decoded to the end in one batch,
-        past the budget but bounded: ``finish_canvases`` canvas sizes from ``first_canvas`` up, doubling
-        while none is valid, each with at most ``finish_remask_rounds`` re-maskings."""
-        def unanswered(members):
-            return [i for i in members if not any(not c.errors for c in progress[i].candidates)
-                    and (progress[i].judge.require_code or any(c.text.strip() for c in progress[i].candidates))]
+        """The budget ran out and what a request would answer is blank where code is needed or cut off
+        mid-decode (``return =`` with masks after it), with no valid candidate: an editor is better served
+        a little late than with nothing or half a line, so its first try's candidates are decoded to the
+        end in one batch, past the budget but bounded: ``finish_canvases`` canvas sizes from
+        ``first_canvas`` up, doubling while none is valid, each with at most ``finish_remask_rounds``
+        re-maskings. A request whose answer was decoded to its end, only invalid, is answered as it is:
+        decoding again would cost another budget for the same kind of answer."""
+        mask = self.tokenizer.mask_id
 
-        blank = unanswered(range(len(reqs)))
+        def unfinished(i: int) -> bool:
+            r, p = reqs[i], progress[i]
+            if any(not c.errors for c in p.candidates):
+                return False
+            if not p.candidates:
+                return p.judge.require_code
+            best = best_of(p.candidates, r.constrained)
+            cut_off = mask in best.tokens or not best.text.strip()
+            return cut_off and (p.judge.require_code or any(c.text.strip() for c in p.candidates))
+
+        blank = [i for i in range(len(reqs)) if unfinished(i)]
         for i in blank:
             progress[i].canvas = min(reqs[i].max_tokens, self.decoding.first_canvas)
             progress[i].tries = progress[i].skip = 0
         for size in range(self.decoding.finish_canvases):
             if size:
-                blank = [i for i in unanswered(blank) if progress[i].canvas < reqs[i].max_tokens]
+                blank = [i for i in blank if not any(not c.errors for c in progress[i].candidates)
+                         and progress[i].canvas < reqs[i].max_tokens]
                 for i in blank:
                     progress[i].canvas = min(reqs[i].max_tokens, 2 * progress[i].canvas)
             if not blank:
@@ -305,10 +317,12 @@ class CodeInfiller:
         takes the first few. Measured on 30 held-out lines (1 s budget, 1 thread): median model calls 9
         against 11 with every untailed lead after the free candidate, the same validity."""
         count = self._candidate_count(r)
-        leads: list[Lead | None] = list(p.leads[:1] + p.later[:1] + p.leads[1:])  # the first lead both ways
+        first = (p.leads[0].text, p.leads[0].start) if p.leads else None
+        twin = [lead for lead in p.later[:1] if (lead.text, lead.start) == first]
+        leads: list[Lead | None] = list(p.leads[:1] + twin + p.leads[1:])  # the first indentation both ways
         if not leads or self.decoding.free_candidate:
             leads.append(None)  # no lead: the model places the line itself (a newline, a comment first)
-        leads += p.later[1:]
+        leads += p.later[len(twin):]
         lengths = canvas_lengths(p.canvas, math.ceil(count / len(leads)))
         plan = [(lead, c) for c in lengths for lead in leads][:count]
         return plan if p.tries else plan[: self.decoding.first_candidates]

@@ -331,3 +331,27 @@ def test_editor_layouts_get_a_statement(tokenizer, prefix, lead, token, want):
     infiller = hand(tokenizer, prefs={"<eos>": 5.0, "\n": 4.9, " ": 4.8}, at={start: token})
     res = infiller.infill(prefix, "\n", max_tokens=16, candidates=2)
     assert res.valid and res.text == want, res
+
+
+def test_budget_spent_on_a_finished_invalid_answer_is_not_decoded_again(tokenizer):
+    """Finishing is for answers cut off mid-decode: a canvas decoded to its end, only invalid, is answered
+    as it is when the budget ends (decoding again would cost another budget for the same kind of answer)."""
+    decoding = InfillDecoding(first_canvas=2, block_length=2, budget_grace=0.0)
+    infiller = hand(tokenizer, decoding=decoding, max_remask_rounds=0)  # "]" and no repair: never valid
+    infiller.clock = StepClock(infiller.model)
+    # the first canvas (2 tokens) is decoded in one call; the doubled one is cut before its first step
+    res = infiller.infill("x = (1 + 2", "\nprint(x)\n", max_tokens=4, candidates=1, time_budget_s=1.5)
+    assert res.truncated and not res.valid and res.text == "]]" and res.nfe == 1, res
+
+
+def test_inside_a_call_the_first_try_takes_no_header_tail(tokenizer):
+    """Deeper lines that close a bracket: the untailed leads go first, and a tailed lead of another depth
+    is no twin of the first one."""
+    from seqdiff_code.infill import _Progress
+    from seqdiff_code.syntax import MiddleJudge
+
+    infiller = hand(tokenizer)
+    r = InfillRequest("def f(self):\n    super().__init__(\n", "        b=2,\n    )\n", candidates=4)
+    p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=0)
+    shown = [(lead.text + lead.start, lead.tail) if lead else None for lead, _ in infiller._plan(r, p)]
+    assert shown == [("        ", ""), ("    ", "")]
