@@ -195,7 +195,8 @@ def body_after_header(prefix: str, suffix: str) -> str | None:
 
 def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lead]]:
     """How a gap that needs a statement starts (and, before a deeper line, ends): leads best first, and
-    the tailed ones once more without the tail (a bracket left open), to try last."""
+    the tailed ones once more without the tail (a bracket left open; or, when the deeper lines close a
+    bracket, the untailed leads first and the tailed ones second), for the infiller to try after them."""
     typed = typed_indent(prefix, suffix)
     header = body_after_header(prefix, suffix)
     if typed is not None:
@@ -209,7 +210,8 @@ def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lea
         leads = [split_lead(tokenizer, g) for g in indents]
     leads = [replace(lead, words=required_words(prefix, indent)) for lead, indent in zip(leads, indents)]
     tails = [header_tail(suffix, indent) for indent in indents]
-    if any(tails) and closes_bracket(suffix, indents[tails.index(next(t for t in tails if t))]):
+    first = next((i for i, t in enumerate(tails) if t), None)
+    if first is not None and closes_bracket(suffix, indents[first]):
         return leads, [replace(lead, tail=t) for lead, t in zip(leads, tails) if t]  # a bracket opens here
     tailed = [replace(lead, tail=t) for lead, t in zip(leads, tails)]
     return tailed, [lead for lead, t in zip(leads, tails) if t]
