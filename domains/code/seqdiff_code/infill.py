@@ -33,8 +33,9 @@ Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked thr
 a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
 ``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
 ``truncated=True`` (a candidate still decoding counts with the text it has committed so far). Where no
-candidate is valid yet and code is needed or some was written, the first try's candidates are decoded to the end
-(``_finish_blank``): never an empty or cut-off answer because the clock ran out.
+candidate is valid and the answer would be blank where code is needed or cut off mid-decode, the first
+try's candidates are decoded to the end (``_finish_blank``): never an empty or half-written answer
+because the clock ran out.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class _Progress:
     judge: MiddleJudge
     canvas: int
     leads: list[Lead] = field(default_factory=list)  # a line-start gap's indentations (indent.py); [] = none
-    later: list[Lead] = field(default_factory=list)  # the leads with a tail once more without it, tried last
+    later: list[Lead] = field(default_factory=list)  # the tailed leads once more without it (``_plan``)
     candidates: list[Candidate] = field(default_factory=list)  # every canvas' text and its line cuts
     decoded: int = 0  # canvases decoded
     nfe: int = 0
