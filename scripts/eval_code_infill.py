@@ -7,7 +7,8 @@ runs of 2-6 lines, drawn with ``random.Random(--seed)``.
 Scored on what a user gets, never on the infiller's own verdict: CPython accepts ``prefix + middle +
 suffix`` (``compile``, nothing runs), the middle is not empty/whitespace, both at once (``useful``: an
 empty line always compiles, so ``cpython`` alone rewards blank answers), exact line match (each line
-whitespace-trimmed), truncated by the budget, and latency p50/p90.
+whitespace-trimmed), truncated by the budget, latency p50/p90, and (API mode) the median number of model
+calls, which unlike latency does not move with the machine's load.
 
 * ``api``: ``CodeInfiller.infill(prefix, suffix, max_tokens=--n-predict, time_budget_s=--budget-ms)``, the
   gap being the removed lines.
@@ -73,7 +74,9 @@ def summarise(rows: list[dict]) -> dict:
             "useful": sum(bool(r["text"].strip()) and compiles(r["prefix"] + r["text"] + r["suffix"]) for r in rows) / n,
             "exact_line": sum(lines_match(r["text"], r["middle"]) for r in rows) / n,
             "truncated": sum(bool(r["truncated"]) for r in rows) / n,
-            "p50_ms": 1000 * percentile(lat, 0.5), "p90_ms": 1000 * percentile(lat, 0.9)}
+            "p50_ms": 1000 * percentile(lat, 0.5), "p90_ms": 1000 * percentile(lat, 0.9),
+            # model calls (API mode only): the cost that does not move with the machine's load
+            "nfe_p50": percentile(nfe, 0.5) if (nfe := [r["nfe"] for r in rows if "nfe" in r]) else float("nan")}
 
 
 def decoding_of(settings: list[str]):
@@ -96,7 +99,8 @@ def decoding_of(settings: list[str]):
 def run_api(tasks, args) -> list[dict]:
     from seqdiff_code.infill import CodeInfiller
 
-    infiller = CodeInfiller.from_pretrained(args.model, device=args.device, decoding=decoding_of(args.decoding))
+    infiller = CodeInfiller.from_pretrained(args.model, device=args.device, dtype=args.dtype,
+                                            decoding=decoding_of(args.decoding))
     infiller.infill("x = 1\n", "", max_tokens=4, candidates=1)  # warm-up (allocations, grammar load)
     rows = []
     for task in tasks:
@@ -116,7 +120,8 @@ def post(url: str, body: dict, timeout: float = 60.0) -> dict:
 
 
 def run_infill(tasks, args, threads: int) -> list[dict]:
-    options = ["--domain", "code", "--candidates", str(args.candidates)] + (["--model", args.model] if args.model else [])
+    options = ["--domain", "code", "--candidates", str(args.candidates), "--dtype", args.dtype]
+    options += ["--model", args.model] if args.model else []
     proc = start_serve(options, args.port, threads=threads)
     url = f"http://127.0.0.1:{args.port}/infill"
     try:
@@ -150,6 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", default="1", help="comma list of torch thread counts")
     p.add_argument("--port", type=int, default=8093)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="auto", help="weights' dtype, API and server alike (seqdiff.precision; "
+                                                   "default auto, as seqdiff serve)")
     p.add_argument("--decoding", action="append", default=[], metavar="NAME=VALUE",
                    help="API mode: an InfillDecoding setting, e.g. context_tokens=224 (repeatable)")
     p.add_argument("--json", default=None, help="also write the summary and every result to this file")
@@ -181,10 +188,10 @@ def main(argv=None) -> int:
                            for kind in ("single", "multi", "all") if any(kind == "all" or r["kind"] == kind for r in rows)}
             print(f"{key}: candidates {args.candidates}, n_predict {args.n_predict}, budget {args.budget_ms} ms",
                   flush=True)
-            print(f"  {'kind':7} {'n':>4} {'cpython':>8} {'nonempty':>9} {'useful':>7} {'exact':>7} {'trunc':>6} {'p50_ms':>8} {'p90_ms':>8}")
+            print(f"  {'kind':7} {'n':>4} {'cpython':>8} {'nonempty':>9} {'useful':>7} {'exact':>7} {'trunc':>6} {'p50_ms':>8} {'p90_ms':>8} {'nfe_p50':>8}")
             for kind, s in report[key].items():
                 print(f"  {kind:7} {s['n']:>4} {s['cpython_ok']:>8.3f} {s['non_empty']:>9.3f} {s['useful']:>7.3f} {s['exact_line']:>7.3f} "
-                      f"{s['truncated']:>6.2f} {s['p50_ms']:>8.0f} {s['p90_ms']:>8.0f}", flush=True)
+                      f"{s['truncated']:>6.2f} {s['p50_ms']:>8.0f} {s['p90_ms']:>8.0f} {s['nfe_p50']:>8.0f}", flush=True)
     if args.json:
         from seqdiff.io import atomic_write_text
 

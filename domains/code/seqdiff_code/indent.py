@@ -18,12 +18,20 @@ statement there.
 A line followed by a deeper one must open that block. A small model rarely writes the header's ``:``
 unprompted (``n = x`` where ``while n is not None:`` belonged), so such a lead also carries a ``tail``
 (``header_tail``): the ``:`` joins the suffix while decoding and ends the middle, and the model fills the
-header before it. The other way to open a deeper line, a bracket left open, is the same lead without it;
-it goes first instead when the deeper lines close a bracket they never opened (``closes_bracket``).
+header before it, beginning with a keyword a header there may begin with (``header_words``: ``else`` only
+after a block it may continue, only ``try`` before an ``except`` at the gap's depth). The other way to
+open a deeper line, a bracket left open, is the same lead without the tail. When the deeper lines close a
+bracket they never opened (``unopened_bracket``) that way goes first, its opener as the tail
+(``logger.warning(``; a header's keywords when the closing line ends in ``:``, ``for m in sorted(``).
+
+Depths are read from statements, not lines (``scan_prefix``, Python's tokenizer): the continuation lines
+of a call or a docstring say nothing of the block depth. A gap inside a bracket the prefix left open needs
+no depth and opens no block; the line that closes the bracket is its last lead.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import tokenize
 from dataclasses import dataclass, replace
@@ -32,6 +40,8 @@ import torch
 
 OPENERS = (":", "(", "[", "{", ",", "\\")  # a line ending so may be followed by a deeper one
 PROBE = "x"  # a word to tokenise after the indentation: shows where the BPE puts the boundary
+STATEMENT_WINDOW = 80  # prefix lines the tokenizer reads for statement starts (~1 ms)
+CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,57 @@ def _code_lines(text: str) -> list[str]:
     return [line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")]
 
 
+@dataclass(frozen=True)
+class PrefixScan:
+    """What Python's tokenizer tells of a prefix's end: its code lines with each multi-line statement
+    joined into one line at its first line's indentation (the lines inside its brackets or strings say
+    nothing of the block depth: ``def f(a,`` then ``b):`` opens a block one level in from ``def``), and
+    the closers of the brackets still open at its end (a gap inside a call or a list)."""
+
+    statements: tuple[str, ...]
+    continued: bool = False  # the prefix ends inside a statement: in a bracket, or after a backslash
+    open_closers: str = ""  # innermost first: ")]" for ``f([``
+    open_indent: str = ""  # the indentation of the statement those brackets belong to
+
+
+@functools.lru_cache(maxsize=16)  # one request asks for the same prefix once per indentation guess
+def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
+    """The tokenizer reads the last ``window`` lines from the first one that starts at column 0 (it must
+    not start inside a string); plain code lines where it cannot read them, or where a string or bracket
+    is left open (its closers are kept)."""
+    lines = prefix.split("\n")
+    cut = max(0, len(lines) - window)
+    start = next((i for i in range(cut, len(lines)) if lines[i][:1].isalpha() or lines[i][:1] in "@_"), None)
+    plain = PrefixScan(tuple(_code_lines(prefix)))
+    if start is None:
+        return plain
+    spans, row, stack = [], None, []  # spans: (first row, last row) of each statement in lines[start:]
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("\n".join(lines[start:])).readline):
+            if token.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+                continue
+            if token.type == tokenize.OP and token.string in CLOSERS:
+                stack.append(CLOSERS[token.string])
+            elif token.type == tokenize.OP and token.string in ")]}" and stack:
+                stack.pop()
+            if token.type == tokenize.NEWLINE:
+                if row is not None:
+                    spans.append((row, token.start[0]))
+                row = None
+            elif row is None:
+                row = token.start[0]
+    except tokenize.TokenError as err:
+        if "statement" not in str(err.args[0]) or row is None:  # "EOF in multi-line string"
+            return plain
+        return replace(plain, continued=True, open_closers="".join(reversed(stack)),
+                       open_indent=_indent(lines[start + row - 1]))
+    except (IndentationError, SyntaxError):
+        return plain
+    joined = [" ".join([lines[start + a - 1].rstrip()] + [line.strip() for line in lines[start + a: start + b]])
+              for a, b in spans]
+    return PrefixScan(tuple(_code_lines("\n".join(lines[:start])) + joined))
+
+
 def at_line_start(prefix: str) -> bool:
     return not prefix or prefix.endswith("\n")
 
@@ -66,7 +127,7 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     the top level); duplicates once. Empty unless the gap starts a line."""
     if not at_line_start(prefix):
         return []
-    before, after = _code_lines(prefix), _code_lines(suffix)
+    before, after = list(scan_prefix(prefix).statements), _code_lines(suffix)
     prev = before[-1] if before else None
     nxt = after[0] if after else None
     guesses = []
@@ -104,9 +165,17 @@ def header_tail(suffix: str, indent: str) -> str:
     return ":" if suffix.startswith(("\n", "\r\n")) else ":\n"
 
 
-def closes_bracket(suffix: str, indent: str) -> bool:
-    """The suffix's lines deeper than ``indent`` (up to the next one that is not) close a bracket they never
-    opened: the gap's line opens it (``logger.warning(``), rather than a block."""
+@dataclass(frozen=True)
+class Opening:
+    """A bracket the suffix's deeper lines close without opening it: the gap's line opens it."""
+
+    opener: str
+    header: bool  # the line that closes it ends a block header (``for m in sorted(`` ... ``):``)
+
+
+def unopened_bracket(suffix: str, indent: str) -> Opening | None:
+    """The bracket the suffix's lines deeper than ``indent`` (up to the next one that is not) close without
+    opening it: the gap's line opens it (``logger.warning(``), rather than a block; else None."""
     lines = []
     for line in suffix.split("\n"):
         if line.strip() and not line.lstrip().startswith("#") and len(_indent(line)) <= len(indent) and lines:
@@ -119,20 +188,21 @@ def closes_bracket(suffix: str, indent: str) -> bool:
             if token.type == tokenize.OP and token.string in ")]}":
                 depth -= 1
                 if depth < 0:
-                    return True
+                    opener = next(o for o, c in CLOSERS.items() if c == token.string)
+                    return Opening(opener, token.line.split("#", 1)[0].rstrip().endswith(":"))
             elif token.type == tokenize.OP and token.string in "([{":
                 depth += 1
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass
-    return False
+    return None
 
 
-def split_lead(tokenizer, indent: str) -> Lead:
-    """Split ``indent`` as the tokenizer does before a word: GPT-2-style BPE keeps the last space with the
-    word (``"        x"`` -> ``"       "``, ``" x"``); tabs stay whole."""
-    ids = tokenizer.encode(indent + PROBE)
+def split_lead(tokenizer, indent: str, probe: str = PROBE) -> Lead:
+    """Split ``indent`` as the tokenizer does before ``probe`` (a word): GPT-2-style BPE keeps the last space
+    with the word (``"        x"`` -> ``"       "``, ``" x"``); tabs stay whole."""
+    ids = tokenizer.encode(indent + probe)
     last = tokenizer.decode(ids[-1:])
-    start = last[: -len(PROBE)] if last.endswith(PROBE) else ""
+    start = last[: -len(probe)] if last.endswith(probe) else ""
     if not indent.endswith(start):
         start = ""
     return Lead(text=indent[: len(indent) - len(start)], start=start)
@@ -140,7 +210,8 @@ def split_lead(tokenizer, indent: str) -> Lead:
 
 def first_token_allowed(tokenizer, start: str, words: tuple[str, ...] = ()) -> torch.Tensor:
     """[V] bool: tokens that begin with ``start`` and then a non-whitespace byte (special tokens never); with
-    ``words``, only those whose rest begins one of the words (or is a word and then a non-word byte)."""
+    ``words``, only those that are a word and then a non-word byte, or the first token of a word's own
+    encoding when the BPE splits it (``" i"`` is no way to begin ``if``: the BPE writes ``" if"``)."""
     prefix = start.encode("utf-8")
     wanted = [w.encode("utf-8") for w in words]
     special = set(tokenizer.special_ids)
@@ -150,10 +221,13 @@ def first_token_allowed(tokenizer, start: str, words: tuple[str, ...] = ()) -> t
             continue
         rest = data[len(prefix):]
         if wanted:
-            allowed[i] = any(w.startswith(rest) or (rest.startswith(w) and not _word_byte(rest[len(w):len(w) + 1]))
-                             for w in wanted)
+            allowed[i] = any(rest.startswith(w) and not _word_byte(rest[len(w):len(w) + 1]) for w in wanted)
         else:
             allowed[i] = rest[:1] not in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
+    for word in words:  # a word the BPE splits: its first piece, as the BPE writes it before a space
+        ids = tokenizer.encode(start + word + " x")
+        if ids and ids[0] not in special and tokenizer.token_bytes[ids[0]].startswith(prefix):
+            allowed[ids[0]] = True
     return allowed
 
 
@@ -164,13 +238,51 @@ def _word_byte(byte: bytes) -> bool:
 def required_words(prefix: str, indent: str) -> tuple[str, ...]:
     """``("except", "finally")`` when a line at ``indent`` would follow the body of a ``try:`` at that
     depth (nothing else may), else ``()``."""
-    lines = _code_lines(prefix)
+    lines = list(scan_prefix(prefix).statements)
     for k in range(len(lines) - 1, -1, -1):
         depth = len(_indent(lines[k]))
         if depth <= len(indent):  # the try's body (deeper lines) must come between it and the gap
             is_try = depth == len(indent) and lines[k].split("#", 1)[0].strip() == "try:"
             return ("except", "finally") if is_try and k < len(lines) - 1 else ()
     return ()
+
+
+COMPOUND = ("if", "for", "while", "with", "def", "class", "try", "async", "match")  # may open a block anywhere
+# a clause that continues a compound statement: the headers whose block it may follow at the same depth
+CONTINUES = {"elif": ("if", "elif"), "else": ("if", "elif", "for", "while", "try", "except", "async"),
+             "except": ("try", "except"), "finally": ("try", "except", "else")}
+
+
+def _first_word(line: str) -> str:
+    word = line.lstrip()
+    end = next((i for i, ch in enumerate(word) if not (ch.isalnum() or ch == "_")), len(word))
+    return word[:end]
+
+
+def header_words(prefix: str, suffix: str, indent: str) -> tuple[str, ...]:
+    """The keywords a block header at ``indent`` may begin with (a line there ends in ``:`` before deeper
+    lines: a compound statement). ``elif``/``else``/``except``/``finally`` only right after a block at that
+    depth that they may continue (a header at ``indent`` with deeper lines after it); ``try`` only when the
+    gap's block is followed at its depth by ``except`` or ``finally``, and then only the headers such a
+    clause may follow; ``match`` exactly when the block's first line is a ``case``. The small model
+    otherwise writes ``else:`` after a plain statement, or ``try:`` with no ``except``."""
+    before = list(scan_prefix(prefix).statements)
+    words = [w for w in COMPOUND if w not in ("try", "match")]
+    for k in range(len(before) - 1, -1, -1):
+        depth = len(_indent(before[k]))
+        if depth <= len(indent):
+            if depth == len(indent) and k < len(before) - 1:  # a header here, its block between it and the gap
+                words += [w for w, after in CONTINUES.items() if _first_word(before[k]) in after]
+            break
+    after = _code_lines(suffix)
+    if after and _first_word(after[0]) == "case":
+        return ("match",)
+    block = next((i for i, line in enumerate(after) if len(_indent(line)) <= len(indent)), None)
+    if block is not None and len(_indent(after[block])) == len(indent) and block > 0:
+        follows = CONTINUES.get(_first_word(after[block]))
+        if follows is not None:
+            words = [w for w in words + ["try"] if w in follows]
+    return tuple(words)
 
 
 def typed_indent(prefix: str, suffix: str) -> str | None:
@@ -194,9 +306,10 @@ def body_after_header(prefix: str, suffix: str) -> str | None:
 
 
 def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lead]]:
-    """How a gap that needs a statement starts (and, before a deeper line, ends): leads best first, and
-    the tailed ones once more without the tail (a bracket left open; or, when the deeper lines close a
-    bracket, the untailed leads first and the tailed ones second), for the infiller to try after them."""
+    """How a gap that needs a statement starts (and, before a deeper line, ends): leads best first, and the
+    leads for the infiller to try after them: the tailed ones once more without the tail (a bracket left
+    open) or, when the deeper lines close a bracket, the opener-tailed leads first and, later, the same
+    leads bare and with a header's ``:``; inside an open bracket, the guesses and then the closer."""
     typed = typed_indent(prefix, suffix)
     header = body_after_header(prefix, suffix)
     if typed is not None:
@@ -209,9 +322,40 @@ def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lea
         indents = indent_guesses(prefix, suffix)
         leads = [split_lead(tokenizer, g) for g in indents]
     leads = [replace(lead, words=required_words(prefix, indent)) for lead, indent in zip(leads, indents)]
+    scan = scan_prefix(prefix)
+    inside = scan.continued and typed is None and header is None  # lines need no depth and open no block
     tails = [header_tail(suffix, indent) for indent in indents]
+    headers = [_as_header(lead, header_words(prefix, suffix, indent)) if tail else lead
+               for lead, indent, tail in zip(leads, indents, tails)]
     first = next((i for i, t in enumerate(tails) if t), None)
-    if first is not None and closes_bracket(suffix, indents[first]):
-        return leads, [replace(lead, tail=t) for lead, t in zip(leads, tails) if t]  # a bracket opens here
-    tailed = [replace(lead, tail=t) for lead, t in zip(leads, tails)]
+    opening = unopened_bracket(suffix, indents[first]) if first is not None else None
+    if opening is not None and inside and scan.open_closers[:1] == CLOSERS[opening.opener]:
+        opening = None  # the suffix closes the prefix's own bracket (a call's last argument line)
+    closing = _closing_leads(tokenizer, scan, leads, suffix) if inside else []
+    if opening is not None:  # a bracket opens here: its opener ends the middle, the model writes what precedes it
+        end = opening.opener + ("" if suffix.startswith(("\n", "\r\n")) else "\n")
+        opened = [replace(h if opening.header and not inside else lead, tail=end) if t else lead
+                  for lead, h, t in zip(leads, headers, tails)]
+        colon = [] if inside else [replace(h, tail=t) for h, t in zip(headers, tails) if t]
+        return opened, [lead for lead, t in zip(leads, tails) if t] + colon + closing
+    if inside:
+        return leads, closing
+    tailed = [replace(h, tail=t) for h, t in zip(headers, tails)]
     return tailed, [lead for lead, t in zip(leads, tails) if t]
+
+
+def _closing_leads(tokenizer, scan: PrefixScan, leads: list[Lead], suffix: str) -> list[Lead]:
+    """Inside a bracket the prefix left open, the gap may be the line that closes it (a removed ``)`` or
+    ``b)`` line): the first lead with the closer as its tail (the model writes the last items), then the
+    closer alone at its statement's indentation."""
+    if not scan.open_closers:
+        return []
+    closer = scan.open_closers[0]
+    alone = replace(split_lead(tokenizer, scan.open_indent, probe=closer), words=(closer,))
+    end = closer + ("" if suffix.startswith(("\n", "\r\n")) else "\n")
+    return ([replace(leads[0], tail=end)] if leads else []) + [alone]
+
+
+def _as_header(lead: Lead, words: tuple[str, ...]) -> Lead:
+    """A header lead: its first word one of ``words``, within the lead's own rule (``required_words``)."""
+    return replace(lead, words=tuple(w for w in words if not lead.words or w in lead.words) or lead.words)

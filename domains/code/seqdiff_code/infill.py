@@ -165,13 +165,18 @@ class CodeInfiller:
         tok = self.tokenizer
         self.banned = sorted(set(tok.special_ids) - {tok.eos_id})
         self._allowed_cache: dict[tuple, torch.Tensor] = {}  # first-token rule per lead start and words
+        # tokens that would end a one-line lead's line before its tail (a line break; a comment hides the tail)
+        self._line_breaks = torch.tensor([any(b in t for b in (b"\n", b"\r", b"#")) for t in tok.token_bytes],
+                                         device=self.device)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
-                        dtype: str | torch.dtype = "float32", **kwargs) -> "CodeInfiller":
+                        dtype: str | torch.dtype = "auto", **kwargs) -> "CodeInfiller":
         """Load a model folder: a seqdiff code model or a Hugging Face text diffusion LM (LLaDA, Dream-Coder,
         DiffuCoder: the gap is masks between prefix and suffix, no FIM tokens needed); ``None`` = the bundled
-        model (FileNotFoundError if it is not installed). ``dtype``: see ``seqdiff.precision``."""
+        model (FileNotFoundError if it is not installed). ``dtype``: see ``seqdiff.precision`` (``auto``, as the
+        CLI and the server: bfloat16 where it is native and faster, e.g. the bundled model on an AVX-512 BF16
+        CPU)."""
         from seqdiff.checkpoint import from_pretrained
 
         if path is None:
@@ -406,7 +411,9 @@ class CodeInfiller:
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())
 
-        hook = LayoutHook(editable, tok.eos_id, tok.mask_id, *self._first_token_rule(rows, spans))
+        one_line = torch.tensor([bool(row.tail) for row in rows], device=self.device)
+        hook = LayoutHook(editable, tok.eos_id, tok.mask_id, *self._first_token_rule(rows, spans), one_line,
+                          self._line_breaks)
         denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop, rounds)
         with torch.inference_mode():  # a little cheaper than the loop's no_grad; the outputs are only read
             out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -6,8 +8,9 @@ from hypothesis import strategies as st
 from seqdiff.samplers.base import StepContext
 from seqdiff_code.candidates import LayoutHook
 from seqdiff_code.decoding import QuotaThresholdSampler
-from seqdiff_code.indent import (Lead, body_after_header, closes_bracket, first_token_allowed, gap_leads, header_tail,
-                                 indent_guesses, required_words, split_lead, typed_indent)
+from seqdiff_code.indent import (Lead, Opening, body_after_header, first_token_allowed, gap_leads, header_tail,
+                                 header_words, indent_guesses, required_words, scan_prefix, split_lead, typed_indent,
+                                 unopened_bracket)
 
 
 @pytest.mark.parametrize("prefix, suffix, want", [
@@ -109,7 +112,7 @@ def test_gap_leads_for_an_editors_three_line_start_layouts(tokenizer):
     leads, later = gap_leads(tokenizer, "def f(x):\n    ", "\n")
     assert leads == [Lead("", "")] and later == []
     leads, later = gap_leads(tokenizer, "def f(x):\n    y = g(x)\n    ", "\n        y -= 1\n")
-    assert leads == [Lead("", "", ":")] and later == [Lead("", "")]  # typed, before a deeper line: a header
+    assert leads == [Lead("", "", ":", OPENS)] and later == [Lead("", "")]  # typed, before a deeper line
     leads, _ = gap_leads(tokenizer, "def f(x):", "\n")
     assert [lead.text + lead.start for lead in leads] == ["\n    "]
     assert body_after_header("def f(x):", "\n    return x\n") is None  # the block has its body
@@ -130,18 +133,77 @@ def test_a_line_after_a_try_body_at_its_depth_begins_except_or_finally(tokenizer
     assert not allowed[tokenizer.encode(" return")[0]] and not allowed[tokenizer.encode(" exception")[0]]
 
 
-@pytest.mark.parametrize("suffix, indent, want", [
-    ("                'a message'\n            )\n        x = 1\n", "            ", True),  # logger.warning(
-    ('                "key": value,\n            }\n', "            ", True),  # json.dumps({
-    ("        mod.name\n        for mod in mods\n    )\n", "    ", True),  # sorted( a generator
-    ("            if n in (a, b):\n                x = 1\n        return n\n", "        ", False),  # a block
-    ("        x = ')'\n    y = 1\n", "    ", False),  # a bracket inside a string
+LOOP = "def f(n):\n    while n:\n        n = n.up\n"
+TRY_BODY = "        return cache[key]\n    except KeyError:\n        pass\n"
+
+
+OPENS = ("if", "for", "while", "with", "def", "class", "async")  # no try without an except, no match without a case
+
+
+@pytest.mark.parametrize("prefix, suffix, want", [
+    (LOOP + "    n = first\n", "        n = n.next\n    return n\n", OPENS),  # after a plain statement
+    (LOOP, "        n = n.next\n    return n\n", OPENS + ("else",)),  # after a while block
+    ("def f(x):\n    if a:\n        y = 1\n", "        z = 2\n", OPENS + ("elif", "else")),
+    ("def f(key):\n    key = str(key)\n", TRY_BODY, ("try",)),  # before an except at the gap's depth
+    ("def f(x):\n    if a:\n        y = 1\n", "        z = 2\n    else:\n        z = 3\n",
+     ("if", "for", "while", "async", "elif", "try")),
+    ("def f(x):\n", "        y = 1\n    except E:\n        pass\n", ("try",)),  # the first line of a block
+    ("def f(x):\n", "        case 1:\n            pass\n", ("match",)),
 ])
-def test_closes_bracket(suffix, indent, want):
-    assert closes_bracket(suffix, indent) == want
+def test_header_words(prefix, suffix, want):
+    """A block header's first word: a compound statement's keyword, a continuing clause only after a block
+    it may continue, and only what the clause after the gap's block may follow."""
+    assert header_words(prefix, suffix, "    ") == want
 
 
-def test_a_gap_before_lines_that_close_a_bracket_opens_it_first(tokenizer):
+def test_a_header_gap_begins_with_a_keyword_it_may_begin_with(tokenizer):
+    leads, _ = gap_leads(tokenizer, "def f(key):\n    key = str(key)\n", TRY_BODY)
+    header = next(lead for lead in leads if lead.tail)
+    assert header.text + header.start == "    " and header.words == ("try",)
+    allowed = first_token_allowed(tokenizer, header.start, header.words)
+    assert allowed[tokenizer.encode(" try")[0]] and not allowed[tokenizer.encode(" if")[0]]
+
+
+@pytest.mark.parametrize("suffix, indent, want", [
+    ("                'a message'\n            )\n        x = 1\n", "            ", Opening("(", False)),  # log(
+    ('                "key": value,\n            }\n', "            ", Opening("{", False)),  # json.dumps({
+    ("        mod.name\n        for mod in mods\n    )\n", "    ", Opening("(", False)),  # sorted( a generator
+    ("        mod.name\n        for mod in mods\n    ]:\n        x = 1\n", "    ", Opening("[", True)),  # for m in [
+    ("            if n in (a, b):\n                x = 1\n        return n\n", "        ", None),  # a block
+    ("        x = ')'\n    y = 1\n", "    ", None),  # a bracket inside a string
+])
+def test_unopened_bracket(suffix, indent, want):
+    assert unopened_bracket(suffix, indent) == want
+
+
+def test_a_gap_before_lines_that_close_a_bracket_ends_with_its_opener_first(tokenizer):
+    """The opener ends the first leads (the model writes what precedes it); the same leads without it and
+    with a header's ``:`` come later; a header's opener (the closing line ends in ``:``) takes its keywords."""
     prefix, suffix = "def f(log):\n    if log:\n", "            'a message'\n        )\n    return 1\n"
     leads, later = gap_leads(tokenizer, prefix, suffix)
-    assert [lead.tail for lead in leads] == ["" for _ in leads] and all(lead.tail == ":" + "\n" for lead in later)
+    assert leads[0].text + leads[0].start == "        " and leads[0].tail == "(\n" and leads[0].words == ()
+    assert later[0] == replace(leads[0], tail="") and any(lead.tail == ":\n" for lead in later)
+    leads, _ = gap_leads(tokenizer, "def f(d):\n    n = 0\n", "        k\n        for k in d\n    ):\n        n += 1\n")
+    assert leads[0].tail == "(\n" and leads[0].words == OPENS
+
+
+def test_a_gap_inside_an_open_bracket_may_close_it_last(tokenizer):
+    prefix = "from a import b\nfrom c import (  # noqa\n    d,\n"
+    assert scan_prefix(prefix).open_closers == ")" and scan_prefix("x = f([1,\n").open_closers == "])"
+    assert scan_prefix('def f():\n    """doc\n').open_closers == ""  # an open string is no bracket
+    leads, later = gap_leads(tokenizer, prefix, "\n\nclass E:\n    pass\n")
+    assert later[-1].words == (")",) and later[-1].text + later[-1].start == ""
+    assert all(lead.words != (")",) for lead in leads)
+    assert later[-2] == replace(leads[0], tail=")")  # or the last items, then the closer
+    assert later[-1] not in gap_leads(tokenizer, "x = 1\n", "y = 2\n")[1]
+    leads, later = gap_leads(tokenizer, "def f(a):\n    return a and \\\n", "        a.x\n")  # after a backslash
+    assert all(not lead.tail and not lead.words for lead in leads + later)
+
+
+def test_a_multi_line_statement_counts_as_its_first_line(tokenizer):
+    """A gap after a header split over lines is one level in from the header's first line; the lines
+    inside a docstring are not statements."""
+    header = 'def timeit(stmt="pass",\n           number=1, globals=None):\n'
+    assert indent_guesses(header, "    return stmt\n")[0] == "    "
+    doc = 'def f():\n    """Doc.\n\n  odd indent:\n    """\n'
+    assert indent_guesses(doc, "    return 1\n")[0] == "    "

@@ -344,9 +344,9 @@ def test_budget_spent_on_a_finished_invalid_answer_is_not_decoded_again(tokenize
     assert res.truncated and not res.valid and res.text == "]]" and res.nfe == 1, res
 
 
-def test_inside_a_call_the_first_try_takes_no_header_tail(tokenizer):
-    """Deeper lines that close a bracket: the untailed leads go first, and a tailed lead of another depth
-    is no twin of the first one."""
+def test_inside_a_call_the_first_try_takes_the_line_bare_and_closing_the_call(tokenizer):
+    """A gap inside a bracket the prefix left open: no header tail (a line there opens no block); its first
+    try is the first indentation bare and with the closer (another depth would change nothing there)."""
     from seqdiff_code.infill import _Progress
     from seqdiff_code.syntax import MiddleJudge
 
@@ -354,4 +354,4 @@ def test_inside_a_call_the_first_try_takes_no_header_tail(tokenizer):
     r = InfillRequest("def f(self):\n    super().__init__(\n", "        b=2,\n    )\n", candidates=4)
     p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=0)
     shown = [(lead.text + lead.start, lead.tail) if lead else None for lead, _ in infiller._plan(r, p)]
-    assert shown == [("        ", ""), ("    ", "")]
+    assert shown == [("        ", ""), ("        ", ")\n")]
