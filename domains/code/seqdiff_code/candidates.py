@@ -124,31 +124,20 @@ class MiddleCheck:
 
 
 class LayoutHook:
-    """Logits hook for the training layout and the lead rules (indent.py). A masked canvas position after a
-    committed ``<eos>`` can only become ``<eos>`` (content, then filler); a row's ``first`` position (-1:
-    none), while masked, only a token ``allowed[row]`` marks; in a ``one_line`` row (a lead with a tail: a
-    header's ``:`` or a bracket's opener ends its one line) no token ``line_breaks`` marks (a newline, a
-    comment). Finite
-    penalties, so a ban can never leave a row without a finite logit. Edits ``logits`` in place: the loop
-    hands it a tensor of its own at every step, or one it reuses only when the canvas did not change (the
-    same edits again)."""
+    """Logits hook for the training layout and the first-token rule (indent.py). A masked canvas position
+    after a committed ``<eos>`` can only become ``<eos>`` (content, then filler); a row's ``first``
+    position (-1: none), while masked, only a token ``allowed[row]`` marks. Finite penalties, so a ban can
+    never leave a row without a finite logit. Edits ``logits`` in place: the loop hands it a tensor of
+    its own at every step, or one it reuses only when the canvas did not change (the same edits again)."""
 
     def __init__(self, editable: torch.Tensor, eos_id: int, mask_id: int, first: torch.Tensor | None = None,
-                 allowed: torch.Tensor | None = None, one_line: torch.Tensor | None = None,
-                 line_breaks: torch.Tensor | None = None):
+                 allowed: torch.Tensor | None = None):
         self.editable, self.eos_id, self.mask_id = editable, eos_id, mask_id
         self.first, self.allowed = first, allowed  # [B] long, [B, V] bool
-        self.one_line = one_line if one_line is not None and bool(one_line.any()) else None  # [B] bool
-        self.line_breaks = line_breaks  # [V] bool
 
     def __call__(self, step: int, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        open_ = (x == self.mask_id) & self.editable
         seen = ((x == self.eos_id) & self.editable).int().cumsum(-1) > 0
-        after = seen & open_
-        if self.one_line is not None:
-            lines = open_ & self.one_line[:, None] & ~after
-            if bool(lines.any()):
-                logits[lines] = logits[lines].masked_fill(self.line_breaks, -1e4)
+        after = seen & (x == self.mask_id) & self.editable
         if bool(after.any()):
             forced = logits[after]
             forced.fill_(-1e4)
@@ -157,8 +146,8 @@ class LayoutHook:
         if self.first is not None:
             rows = (self.first >= 0).nonzero().squeeze(1)
             cols = self.first[rows]
-            first_open = x[rows, cols] == self.mask_id
-            rows, cols = rows[first_open], cols[first_open]
+            open_ = x[rows, cols] == self.mask_id
+            rows, cols = rows[open_], cols[open_]
             if len(rows):
                 logits[rows, cols] = logits[rows, cols].masked_fill(~self.allowed[rows], -1e4)
         return logits

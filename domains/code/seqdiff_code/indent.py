@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import tokenize
 from dataclasses import dataclass, replace
 
@@ -42,6 +43,8 @@ OPENERS = (":", "(", "[", "{", ",", "\\")  # a line ending so may be followed by
 PROBE = "x"  # a word to tokenise after the indentation: shows where the BPE puts the boundary
 STATEMENT_WINDOW = 80  # prefix lines the tokenizer reads for statement starts (~1 ms)
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
+# a line at column 0 that reads as a statement, not as a docstring's prose
+STATEMENT_START = re.compile(r"(def|class|async|import|from|if|for|while|try|with)\b|@|[A-Za-z_][\w.]*\s*[=(\[]")
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,17 @@ class PrefixScan:
     continued: bool = False  # the prefix ends inside a statement: in a bracket, or after a backslash
     open_closers: str = ""  # innermost first: ")]" for ``f([``
     open_indent: str = ""  # the indentation of the statement those brackets belong to
+    string_lines: int | None = None  # the prefix ends inside a string that began this many lines back
 
 
 @functools.lru_cache(maxsize=16)  # one request asks for the same prefix once per indentation guess
 def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
-    """The tokenizer reads the last ``window`` lines from the first one that starts at column 0 (it must
-    not start inside a string); plain code lines where it cannot read them, or where a string or bracket
-    is left open (its closers are kept)."""
+    """The tokenizer reads the whole prefix, or its last ``window`` lines from the first one that looks like
+    a top-level statement (``STATEMENT_START``: it must not start inside a docstring); plain code lines where it cannot read them, or where a string or bracket
+    is left open (its closers, or where the string began, are kept)."""
     lines = prefix.split("\n")
     cut = max(0, len(lines) - window)
-    start = next((i for i in range(cut, len(lines)) if lines[i][:1].isalpha() or lines[i][:1] in "@_"), None)
+    start = 0 if cut == 0 else next((i for i in range(cut, len(lines)) if STATEMENT_START.match(lines[i])), None)
     plain = PrefixScan(tuple(_code_lines(prefix)))
     if start is None:
         return plain
@@ -103,7 +107,9 @@ def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
             elif row is None:
                 row = token.start[0]
     except tokenize.TokenError as err:
-        if "statement" not in str(err.args[0]) or row is None:  # "EOF in multi-line string"
+        if "string" in str(err.args[0]):  # "EOF in multi-line string", args[1]: where the string began
+            return replace(plain, string_lines=len(lines) - start - err.args[1][0])
+        if row is None:
             return plain
         return replace(plain, continued=True, open_closers="".join(reversed(stack)),
                        open_indent=_indent(lines[start + row - 1]))

@@ -165,9 +165,6 @@ class CodeInfiller:
         tok = self.tokenizer
         self.banned = sorted(set(tok.special_ids) - {tok.eos_id})
         self._allowed_cache: dict[tuple, torch.Tensor] = {}  # first-token rule per lead start and words
-        # tokens that would end a one-line lead's line before its tail (a line break; a comment hides the tail)
-        self._line_breaks = torch.tensor([any(b in t for b in (b"\n", b"\r", b"#")) for t in tok.token_bytes],
-                                         device=self.device)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
@@ -411,9 +408,7 @@ class CodeInfiller:
         def stop() -> bool:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())
 
-        one_line = torch.tensor([bool(row.tail) for row in rows], device=self.device)
-        hook = LayoutHook(editable, tok.eos_id, tok.mask_id, *self._first_token_rule(rows, spans), one_line,
-                          self._line_breaks)
+        hook = LayoutHook(editable, tok.eos_id, tok.mask_id, *self._first_token_rule(rows, spans))
         denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop, rounds)
         with torch.inference_mode():  # a little cheaper than the loop's no_grad; the outputs are only read
             out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))

@@ -16,7 +16,8 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
   middle is reported on the seam);
 * an error in the prefix is not the middle's fault when ``prefix + suffix`` (no middle) has the same error
   at the same line (an editor's context that starts mid-block), unless it is a bracket or string opened
-  within ``NEAR_OPENER_LINES`` of the gap that nothing closes: the middle may be the line that closes it; in the suffix, only when it is also one
+  within ``NEAR_OPENER_LINES`` of the gap that nothing closes: the middle may be the line that closes it
+  (a prefix that ends inside such a string excuses no shared error at all); in the suffix, only when it is also one
   that a cut-off end of the text causes (a bracket or string never closed, an unexpected end of file)
   — an editor sends the next 64 lines, not the file — since a middle is often what the rest of the
   suffix needs (an ``except:`` line removed is reported lines later). CPython stops at its first error,
@@ -221,9 +222,20 @@ class MiddleJudge:
         an opener near the gap that nothing closes (closing it may be the middle's job: a removed ``)``
         line); in the suffix, one a cut-off end causes."""
         side, line, message = where
+        if self.in_near_string:
+            return False  # the middle's line (or a later one) must end the string the prefix began
         if side == "prefix":
             return not (_cut_end_error(message) and line > self.prefix_lines - NEAR_OPENER_LINES)
         return side == "suffix" and _cut_end_error(message)
+
+    @cached_property
+    def in_near_string(self) -> bool:
+        """The prefix ends inside a string (a docstring) it began within ``NEAR_OPENER_LINES`` of the gap:
+        an error ``prefix + suffix`` shares is then no excuse, since the removed line may be its end."""
+        from seqdiff_code.indent import scan_prefix
+
+        lines = scan_prefix(self.prefix).string_lines
+        return self.language == "python" and lines is not None and lines < NEAR_OPENER_LINES
 
     @cached_property
     def short_suffix(self) -> str | None:

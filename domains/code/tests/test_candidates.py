@@ -17,19 +17,6 @@ def test_eos_after_eos_forces_only_masked_canvas_positions_after_the_first_eos()
     assert torch.isfinite(out).all()
 
 
-def test_a_one_line_row_never_breaks_its_line_before_the_tail():
-    """A lead with a tail (a header's ``:``) is one line: no line-break token at its masked positions; other
-    rows and committed positions are untouched, and the filler rule still wins after an ``<eos>``."""
-    x = torch.tensor([[7, MASK, MASK, EOS, MASK], [7, MASK, MASK, MASK, MASK]])
-    editable = torch.tensor([[False, True, True, True, True]] * 2)
-    breaks = torch.zeros(10, dtype=torch.bool)
-    breaks[[3, 4]] = True
-    logits = torch.randn(2, 5, 10)
-    out = LayoutHook(editable, EOS, MASK, one_line=torch.tensor([True, False]), line_breaks=breaks)(0, x, logits.clone())
-    assert (out[0, 1:3][:, breaks] == -1e4).all() and torch.equal(out[0, 1:3][:, ~breaks], logits[0, 1:3][:, ~breaks])
-    assert out[0, 4].argmax() == EOS and torch.equal(out[1], logits[1]) and torch.equal(out[0, 0], logits[0, 0])
-
-
 def test_score_counts_content_and_the_ending_eos_not_the_filler():
     ended, lp = score_canvas([11, 12, EOS, EOS, EOS], [-1.0, -2.0, -0.5, 0.0, 0.0], EOS, MASK)
     assert ended and lp == [-1.0, -2.0, -0.5]

@@ -1,6 +1,6 @@
 import pytest
 
-from seqdiff_code.syntax import (ErrorSpan, MiddleJudge, compiles, error_tokens, infill_errors, is_valid,
+from seqdiff_code.syntax import (NEAR_OPENER_LINES, ErrorSpan, MiddleJudge, compiles, error_tokens, infill_errors, is_valid,
                                  language_for_path, languages, needs_code, register_language, relevant_errors,
                                  syntax_errors)
 
@@ -132,6 +132,19 @@ def test_an_opener_near_the_gap_that_nothing_closes_is_the_middles_to_close():
     prefix, suffix = "x = f(\n    1,\n", "y = 2\n"
     assert infill_errors(prefix, "    2,\n", suffix)
     assert not infill_errors(prefix, ")\n", suffix)
+
+
+def test_a_docstring_the_prefix_began_near_the_gap_is_the_middles_to_end():
+    """The removed line ends a docstring: ``prefix + suffix`` breaks the same way (the rest of the file is
+    read as strings), but a middle that does not end it is not valid; one that does is."""
+    prefix = 'def f():\n    """Return one.\n\n    Never two.\n'
+    suffix = '    return 1\n\n\ndef g():\n    """It\'s two."""\n    return 2\n'
+    suffix += '\n\ndef h():\n    """It\'s three."""\n    return 3\n'  # read from the wrong quotes: It 's
+    assert infill_errors(prefix, "    Not three.\n", suffix)
+    assert not infill_errors(prefix, '    Not three."""\n', suffix)
+    assert MiddleJudge(prefix, suffix).in_near_string  # no error prefix + suffix shares is excused
+    far = prefix + "".join(f"    Line {i}.\n" for i in range(NEAR_OPENER_LINES))
+    assert not MiddleJudge(far, suffix).in_near_string and not MiddleJudge("x = 1\n", "").in_near_string
 
 
 def test_a_comment_is_no_block_body_even_before_a_commented_suffix():
