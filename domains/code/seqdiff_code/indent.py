@@ -56,6 +56,7 @@ class Lead:
     start: str
     tail: str = ""  # the middle ends with this (a block header's ":"), put before the suffix while decoding
     words: tuple[str, ...] = ()  # the first token must begin one of these keywords (``required_words``)
+    code: bool = False  # the first token begins a statement, not a comment (a block's missing body)
 
 
 def _indent(line: str) -> str:
@@ -120,6 +121,10 @@ def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
     return PrefixScan(tuple(_code_lines("\n".join(lines[:start])) + joined))
 
 
+def _unit(line: str) -> str:
+    return "\t" if _indent(line).startswith("\t") else "    "
+
+
 def at_line_start(prefix: str) -> bool:
     return not prefix or prefix.endswith("\n")
 
@@ -128,7 +133,8 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     """Likely indentations of a line-start gap, best first: one level deeper than a previous line ending
     in ``:`` (first when the next code line is two levels deeper: the gap is a header), the next code
     line's (not when it is deeper than a previous line that opens nothing: the gap
-    must then open that block, at most at the previous line's depth), the previous code line's, then the
+    must then open that block, at most at the previous line's depth; one level out of it first when the
+    next lines close a bracket they never opened: its hanging indent), the previous code line's, then the
     enclosing blocks' (each shallower prefix line going back, nearest first: a dedent to ``except:`` or to
     the top level); duplicates once. Empty unless the gap starts a line."""
     if not at_line_start(prefix):
@@ -147,6 +153,9 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
         guesses.append(deeper)
     opens = prev is not None and prev.split("#", 1)[0].rstrip().endswith(OPENERS)
     if nxt is not None and (prev is None or opens or len(_indent(nxt)) <= len(_indent(prev))):
+        hanging = _indent(nxt)[: -len(_unit(nxt))] if _indent(nxt) else None
+        if not opens and hanging is not None and unopened_bracket(suffix, hanging) is not None:
+            guesses.append(hanging)  # the next lines are a bracket's hanging indent: the gap opens it a level out
         guesses.append(_indent(nxt))  # deeper after a line that opens nothing: the gap must open it
     if prev is not None:
         guesses.append(_indent(prev))
@@ -214,10 +223,11 @@ def split_lead(tokenizer, indent: str, probe: str = PROBE) -> Lead:
     return Lead(text=indent[: len(indent) - len(start)], start=start)
 
 
-def first_token_allowed(tokenizer, start: str, words: tuple[str, ...] = ()) -> torch.Tensor:
-    """[V] bool: tokens that begin with ``start`` and then a non-whitespace byte (special tokens never); with
-    ``words``, only those that are a word and then a non-word byte, or the first token of a word's own
-    encoding when the BPE splits it (``" i"`` is no way to begin ``if``: the BPE writes ``" if"``)."""
+def first_token_allowed(tokenizer, start: str, words: tuple[str, ...] = (), code: bool = False) -> torch.Tensor:
+    """[V] bool: tokens that begin with ``start`` and then a non-whitespace byte (with ``code``, nor ``#``:
+    no comment); special tokens never. With ``words``, only those that are a word and then a non-word byte,
+    or the first token of a word's own encoding when the BPE splits it (``" i"`` is no way to begin
+    ``if``: the BPE writes ``" if"``)."""
     prefix = start.encode("utf-8")
     wanted = [w.encode("utf-8") for w in words]
     special = set(tokenizer.special_ids)
@@ -229,7 +239,7 @@ def first_token_allowed(tokenizer, start: str, words: tuple[str, ...] = ()) -> t
         if wanted:
             allowed[i] = any(rest.startswith(w) and not _word_byte(rest[len(w):len(w) + 1]) for w in wanted)
         else:
-            allowed[i] = rest[:1] not in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
+            allowed[i] = rest[:1] not in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c") + ((b"#",) if code else ())
     for word in words:  # a word the BPE splits: its first piece, as the BPE writes it before a space
         ids = tokenizer.encode(start + word + " x")
         if ids and ids[0] not in special and tokenizer.token_bytes[ids[0]].startswith(prefix):
@@ -291,6 +301,15 @@ def header_words(prefix: str, suffix: str, indent: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+def needs_body(prefix: str, suffix: str) -> bool:
+    """The prefix's last statement is a block header and the suffix's next code line is not deeper: the gap
+    must hold that block's first statement (a comment is no body)."""
+    before, after = scan_prefix(prefix).statements, _code_lines(suffix)
+    if not before or not before[-1].split("#", 1)[0].rstrip().endswith(":"):
+        return False
+    return not after or len(_indent(after[0])) <= len(_indent(before[-1]))
+
+
 def typed_indent(prefix: str, suffix: str) -> str | None:
     """The indentation before the cursor when the cursor's line holds only that and nothing after it."""
     before = prefix[prefix.rfind("\n") + 1:]
@@ -327,7 +346,8 @@ def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lea
     else:
         indents = indent_guesses(prefix, suffix)
         leads = [split_lead(tokenizer, g) for g in indents]
-    leads = [replace(lead, words=required_words(prefix, indent)) for lead, indent in zip(leads, indents)]
+    body = needs_body(prefix, suffix)
+    leads = [replace(lead, words=required_words(prefix, indent), code=body) for lead, indent in zip(leads, indents)]
     scan = scan_prefix(prefix)
     inside = scan.continued and typed is None and header is None  # lines need no depth and open no block
     tails = [header_tail(suffix, indent) for indent in indents]

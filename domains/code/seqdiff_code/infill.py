@@ -131,6 +131,7 @@ class _Row:
     tail: str = ""  # put after the canvas (a header's ":", indent.py); the middle ends with it
     start: str | None = None  # the first canvas token must begin with this, then content (None: any token)
     words: tuple[str, ...] = ()  # ... and then begin one of these keywords (indent.py)
+    code: bool = False  # ... and not begin a comment (indent.py)
 
 
 @dataclass
@@ -164,7 +165,7 @@ class CodeInfiller:
         self.clock = clock  # time source for budgets; tests pass a fake
         tok = self.tokenizer
         self.banned = sorted(set(tok.special_ids) - {tok.eos_id})
-        self._allowed_cache: dict[tuple, torch.Tensor] = {}  # first-token rule per lead start and words
+        self._allowed_cache: dict[tuple, torch.Tensor] = {}  # first-token rule per lead start, words and code
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
@@ -342,7 +343,7 @@ class CodeInfiller:
                 text, tail = (lead.text, lead.tail) if lead else ("", "")
                 pre, suf = cut_context(self.tokenizer, r.prefix + text, tail + r.suffix, budget)
                 rows.append(_Row(ri, pre, suf, canvas, r.seed + k, text, tail, lead.start if lead else None,
-                                 lead.words if lead else ()))
+                                 lead.words if lead else (), bool(lead and lead.code)))
         return rows
 
     def _denoiser(self, canvas: int, temperature: float, validator, hook, stop, remask_rounds: int):
@@ -380,13 +381,13 @@ class CodeInfiller:
         if all(row.start is None for row in rows):
             return None, None
         first = torch.tensor([a if row.start is not None else -1 for row, (a, _) in zip(rows, spans)])
-        allowed = torch.stack([self._allowed(row.start or "", row.words) for row in rows])
+        allowed = torch.stack([self._allowed(row.start or "", row.words, row.code) for row in rows])
         return first.to(self.device), allowed.to(self.device)
 
-    def _allowed(self, start: str, words: tuple[str, ...]) -> torch.Tensor:
-        if (start, words) not in self._allowed_cache:
-            self._allowed_cache[(start, words)] = first_token_allowed(self.tokenizer, start, words)
-        return self._allowed_cache[(start, words)]
+    def _allowed(self, start: str, words: tuple[str, ...], code: bool) -> torch.Tensor:
+        if (start, words, code) not in self._allowed_cache:
+            self._allowed_cache[(start, words, code)] = first_token_allowed(self.tokenizer, start, words, code)
+        return self._allowed_cache[(start, words, code)]
 
     def _decode_round(self, reqs, progress, pending, temperature, should_stop, deadline,
                       remask_rounds: int | None = None) -> bool:

@@ -110,7 +110,7 @@ def test_gap_leads_for_an_editors_three_line_start_layouts(tokenizer):
     leads, later = gap_leads(tokenizer, "def f(x):\n", "\n")
     assert [lead.text + lead.start for lead in leads] == ["    ", ""] and later == []
     leads, later = gap_leads(tokenizer, "def f(x):\n    ", "\n")
-    assert leads == [Lead("", "")] and later == []
+    assert leads == [Lead("", "", code=True)] and later == []  # the body of f: no comment first
     leads, later = gap_leads(tokenizer, "def f(x):\n    y = g(x)\n    ", "\n        y -= 1\n")
     assert leads == [Lead("", "", ":", OPENS)] and later == [Lead("", "")]  # typed, before a deeper line
     leads, _ = gap_leads(tokenizer, "def f(x):", "\n")
@@ -198,6 +198,25 @@ def test_a_gap_inside_an_open_bracket_may_close_it_last(tokenizer):
     assert later[-1] not in gap_leads(tokenizer, "x = 1\n", "y = 2\n")[1]
     leads, later = gap_leads(tokenizer, "def f(a):\n    return a and \\\n", "        a.x\n")  # after a backslash
     assert all(not lead.tail and not lead.words for lead in leads + later)
+
+
+def test_a_block_with_no_body_yet_gets_a_statement_not_a_comment(tokenizer):
+    """After ``except ...:`` and its comment, with the next code line back at the header's depth, the gap is
+    the block's body: its leads' first token may not begin a comment (a comment is no body)."""
+    prefix, suffix = "def f(x):\n    try:\n        g(x)\n    except E:\n        # risky\n", "\n    return x\n"
+    leads, later = gap_leads(tokenizer, prefix, suffix)
+    assert leads and all(lead.code for lead in leads + later)
+    allowed = first_token_allowed(tokenizer, leads[0].start, leads[0].words, leads[0].code)
+    assert not allowed[tokenizer.encode(" #")[0]] and allowed[tokenizer.encode(" pass")[0]]
+    assert not any(lead.code for lead in gap_leads(tokenizer, "def f(x):\n    x = 1\n", "    return x\n")[0])
+
+
+def test_a_bracket_s_hanging_indent_puts_the_gap_a_level_out():
+    """The next lines are a def's parameters and its ``) -> None:``: the gap opens that bracket at the top
+    level, one level out of the next line."""
+    prefix = "def f():\n    g(\n        x=1,\n    )\n\n\n"
+    assert indent_guesses(prefix, "    app: int,\n    port: int = 0,\n) -> None:\n    pass\n")[0] == ""
+    assert indent_guesses("def f():\n    x = 1\n", "    y = 2\n")[0] == "    "  # no bracket: the next line's
 
 
 def test_a_multi_line_statement_counts_as_its_first_line(tokenizer):
