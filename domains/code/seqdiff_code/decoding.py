@@ -64,6 +64,7 @@ class InfillDecoding:
     # 20 held-out multi-line gaps CPython-valid 0.85 vs 0.75 for k=2; single lines (2 slices of 30) the
     # same or better validity at 17% less model time
     tokens_per_step: int | None = 3
+    first_tokens_per_step: int | None = None  # the first try's k (None: tokens_per_step)
     # prefix + suffix tokens around the gap (within the model's context_length): a refresh costs O(context).
     # 30 held-out single lines, 1 s budget, modelled forward clock: 144 vs 240 the same CPython-valid rate
     # (0.93-0.97 vs 0.93 on two slices) at 20% less model time
@@ -90,8 +91,9 @@ class InfillDecoding:
     finish_remask_rounds: int = 2
 
     def __post_init__(self) -> None:
-        if self.tokens_per_step is not None and self.tokens_per_step < 1:
-            raise ValueError(f"tokens_per_step={self.tokens_per_step} must be >= 1 (or None: threshold rule)")
+        for name in ("tokens_per_step", "first_tokens_per_step"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1 (or None)")
         if self.block_length < 1 or self.first_canvas < 1:
             raise ValueError(f"block_length={self.block_length} and first_canvas={self.first_canvas} must be >= 1")
         if self.cache not in ("none", "prefix", "dual"):

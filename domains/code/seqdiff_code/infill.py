@@ -346,17 +346,19 @@ class CodeInfiller:
                                  lead.words if lead else (), bool(lead and lead.code)))
         return rows
 
-    def _denoiser(self, canvas: int, temperature: float, validator, hook, stop, remask_rounds: int):
+    def _denoiser(self, canvas: int, temperature: float, validator, hook, stop, remask_rounds: int,
+                  first_try: bool = False):
         from seqdiff.samplers import (BlockwiseSampler, CacheOptions, ConfidenceSampler, Denoise, SamplingOptions,
                                       ThresholdSampler)
 
         d, sampling = self.decoding, SamplingOptions(temperature=temperature)
-        if d.tokens_per_step is None:
+        k = d.first_tokens_per_step if first_try and d.first_tokens_per_step is not None else d.tokens_per_step
+        if k is None:
             inner = ThresholdSampler(threshold=d.threshold, sampling=sampling)
         elif d.commit_sure:
-            inner = QuotaThresholdSampler(k=d.tokens_per_step, threshold=d.threshold, sampling=sampling)
+            inner = QuotaThresholdSampler(k=k, threshold=d.threshold, sampling=sampling)
         else:
-            inner = ConfidenceSampler(steps=math.ceil(canvas / d.tokens_per_step), sampling=sampling)
+            inner = ConfidenceSampler(steps=math.ceil(canvas / k), sampling=sampling)
         return Denoise(sampler=BlockwiseSampler(inner=inner, block_length=d.block_length), banned_ids=self.banned,
                        logits_hook=hook, validator=validator, cache=CacheOptions(d.cache), should_stop=stop,
                        max_remask_rounds=remask_rounds if validator else 0)
@@ -410,7 +412,8 @@ class CodeInfiller:
             return (should_stop is not None and should_stop()) or (deadline is not None and deadline.expired())
 
         hook = LayoutHook(editable, tok.eos_id, tok.mask_id, *self._first_token_rule(rows, spans))
-        denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop, rounds)
+        first_try = all(progress[i].tries == 0 for i in pending)
+        denoise = self._denoiser(max(r.canvas for r in rows), temperature, validator, hook, stop, rounds, first_try)
         with torch.inference_mode():  # a little cheaper than the loop's no_grad; the outputs are only read
             out = denoise(self.model, x, editable, generator=row_generators([r.seed for r in rows], self.device))
         if out.stopped and not (deadline is not None and deadline.passed):
