@@ -6,6 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -188,6 +191,26 @@ def test_resume_reaches_the_same_step_loss_and_weights(tmp_path):
     card = (straight / "README.md").read_text()
     for fact in ("letter_fraction", "estimator", "kl_coef", "reference", "steps"):
         assert fact in card
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_draw_their_own_rollouts_and_export_one_folder(tmp_path):
+    """2-process DDP on CPU (gloo): each rank draws its own rollouts (or DDP would only repeat the work),
+    the gradients are shared (equal weights at the end), and rank 0 exports a card with the steps and the
+    ranks' mean reward."""
+    _config(tmp_path)  # writes the policy folder once, before the ranks start
+    script = Path(__file__).parent / "tune_ddp_job.py"
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "policy"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["world_size"] == 2 and result["card_steps"] == 3 and "steps" in result["card"]
+    first, second = result["ranks"]
+    assert sorted(first["rollouts"]) == sorted(second["rollouts"]) == ["0", "1", "2"]
+    assert all(first["rollouts"][k]["texts"] != second["rollouts"][k]["texts"] for k in first["rollouts"])
+    assert first["weights"] == second["weights"]
+    last = (first["rollouts"]["2"]["reward"] + second["rollouts"]["2"]["reward"]) / 2
+    assert result["reward_last"] == pytest.approx(last, abs=1e-6)
 
 
 BAD_REWARDS = '''

@@ -92,9 +92,10 @@ class TuneModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         out = self.step_outcome(self.global_step)
         size = self.config.prompts_per_step * self.config.group_size
-        self.log("train/loss", out.loss.loss, prog_bar=True, batch_size=size)
-        self.log("train/reward", out.reward_mean, prog_bar=True, batch_size=size)
-        self.log("train/kl", out.loss.kl, prog_bar=True, batch_size=size)
+        # the card's last loss, reward and KL: means over the ranks (under DDP each draws its own rollouts)
+        self.log("train/loss", out.loss.loss, prog_bar=True, batch_size=size, sync_dist=True)
+        self.log("train/reward", out.reward_mean, prog_bar=True, batch_size=size, sync_dist=True)
+        self.log("train/kl", out.loss.kl, prog_bar=True, batch_size=size, sync_dist=True)
         self.log("train/clip_fraction", out.loss.clip_fraction, batch_size=size)
         for name, value in out.reward_means.items():
             self.log(f"reward/{name}", value, batch_size=size)
