@@ -280,8 +280,9 @@ def header_words(prefix: str, suffix: str, indent: str) -> tuple[str, ...]:
     lines: a compound statement). ``elif``/``else``/``except``/``finally`` only right after a block at that
     depth that they may continue (a header at ``indent`` with deeper lines after it); ``try`` only when the
     gap's block is followed at its depth by ``except`` or ``finally``, and then only the headers such a
-    clause may follow; ``match`` exactly when the block's first line is a ``case``. The small model
-    otherwise writes ``else:`` after a plain statement, or ``try:`` with no ``except``."""
+    clause may follow; ``match`` exactly when the block's first line is a ``case``; only ``def`` when the
+    block returns and no function encloses it. The small model otherwise writes ``else:`` after a plain
+    statement, ``try:`` with no ``except``, or ``class F:`` over a ``return``."""
     before = list(scan_prefix(prefix).statements)
     words = [w for w in COMPOUND if w not in ("try", "match")]
     for k in range(len(before) - 1, -1, -1):
@@ -294,6 +295,9 @@ def header_words(prefix: str, suffix: str, indent: str) -> tuple[str, ...]:
     if after and _first_word(after[0]) == "case":
         return ("match",)
     block = next((i for i, line in enumerate(after) if len(_indent(line)) <= len(indent)), None)
+    body = [line for line in after[:block] if after and len(_indent(line)) == len(_indent(after[0]))]
+    if any(_first_word(line) == "return" for line in body) and not _in_function(before, indent):
+        words = [w for w in words if w in ("def", "async")]  # a return in the block: only a function holds it
     if block is not None and len(_indent(after[block])) == len(indent) and block > 0:
         follows = CONTINUES.get(_first_word(after[block]))
         if follows is not None:
@@ -308,6 +312,17 @@ def needs_body(prefix: str, suffix: str) -> bool:
     if not before or not before[-1].split("#", 1)[0].rstrip().endswith(":"):
         return False
     return not after or len(_indent(after[0])) <= len(_indent(before[-1]))
+
+
+def _in_function(before: list[str], indent: str) -> bool:
+    """A ``def`` encloses a line at ``indent`` after these statements (each shallower one going back)."""
+    depth = len(indent)
+    for line in reversed(before):
+        if len(_indent(line)) < depth:
+            depth = len(_indent(line))
+            if _first_word(line) in ("def", "async") and "def" in line.split("(", 1)[0].split():
+                return True
+    return False
 
 
 def typed_indent(prefix: str, suffix: str) -> str | None:

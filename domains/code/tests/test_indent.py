@@ -149,6 +149,8 @@ OPENS = ("if", "for", "while", "with", "def", "class", "async")  # no try withou
      ("if", "for", "while", "async", "elif", "try")),
     ("def f(x):\n", "        y = 1\n    except E:\n        pass\n", ("try",)),  # the first line of a block
     ("def f(x):\n", "        case 1:\n            pass\n", ("match",)),
+    ("class A:\n    x = 1\n", "        return 1\n", ("def", "async")),  # a block that returns: a method
+    ("def f():\n    x = 1\n", "        return 1\n", OPENS),  # ... unless a function encloses it
 ])
 def test_header_words(prefix, suffix, want):
     """A block header's first word: a compound statement's keyword, a continuing clause only after a block
