@@ -84,14 +84,15 @@ class PrefixScan:
 @functools.lru_cache(maxsize=16)  # one request asks for the same prefix once per indentation guess
 def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
     """The tokenizer reads the whole prefix, or its last ``window`` lines from the first one that looks like
-    a top-level statement (``STATEMENT_START``: it must not start inside a docstring); plain code lines where it cannot read them, or where a string or bracket
+    a top-level statement (``STATEMENT_START``: it must not start inside a docstring; the nearest one
+    before the window when there is none in it); plain code lines where it cannot read them, or where a string or bracket
     is left open (its closers, or where the string began, are kept)."""
     lines = prefix.split("\n")
     cut = max(0, len(lines) - window)
-    start = 0 if cut == 0 else next((i for i in range(cut, len(lines)) if STATEMENT_START.match(lines[i])), None)
+    # from the window's first statement-like line, else the last one before it (a long class), else the top
+    starts = (i for i in [*range(cut, len(lines)), *range(cut - 1, -1, -1)] if STATEMENT_START.match(lines[i]))
+    start = 0 if cut == 0 else next(starts, 0)
     plain = PrefixScan(tuple(_code_lines(prefix)))
-    if start is None:
-        return plain
     spans, row, stack = [], None, []  # spans: (first row, last row) of each statement in lines[start:]
     try:
         for token in tokenize.generate_tokens(io.StringIO("\n".join(lines[start:])).readline):
