@@ -64,7 +64,10 @@ class InfillDecoding:
     # 20 held-out multi-line gaps CPython-valid 0.85 vs 0.75 for k=2; single lines (2 slices of 30) the
     # same or better validity at 17% less model time
     tokens_per_step: int | None = 3
-    first_tokens_per_step: int | None = None  # the first try's k (None: tokens_per_step)
+    # the first try's k (None: tokens_per_step). 4 against 3, no budget, 100 held-out single lines on each of
+    # 6 slices (stdlib and packages, task seeds 0-3): CPython-valid 587 vs 588 of 600, median model calls 4
+    # vs 6 (the retries, where the hard gaps are, keep k=3)
+    first_tokens_per_step: int | None = 4
     # prefix + suffix tokens around the gap (within the model's context_length): a refresh costs O(context).
     # 30 held-out single lines, 1 s budget, modelled forward clock: 144 vs 240 the same CPython-valid rate
     # (0.93-0.97 vs 0.93 on two slices) at 20% less model time
