@@ -10,7 +10,7 @@ the clip guards nothing until several updates reuse a batch; the objective keeps
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import lightning as L
 import torch
@@ -22,6 +22,7 @@ from seqdiff.samplers import AncestralSampler, ConfidenceSampler, Denoise, Sampl
 from seqdiff.tune.config import TuneConfig
 from seqdiff.tune.estimators import coupled_masks, estimate, prompt_masks
 from seqdiff.tune.grpo import GRPOLoss, group_advantages, grpo_loss
+from seqdiff.tune.layout import EosFiller, decided, filled
 from seqdiff.tune.rewards import BoundReward, total
 
 
@@ -44,6 +45,8 @@ class TuneModule(L.LightningModule):
         options = SamplingOptions(temperature=ro.temperature)
         sampler = (AncestralSampler(steps=ro.steps, sampling=options, **({"noise": noise} if noise else {}))
                    if ro.sampler == "ancestral" else ConfidenceSampler(steps=ro.steps, sampling=options))
+        if ro.eos_filler:
+            banned = [i for i in banned if i != tokenizer.eos_id]
         self.denoise = Denoise(sampler, banned_ids=banned)
         self.special = torch.tensor(sorted(tokenizer.special_ids), dtype=torch.long)
 
@@ -69,7 +72,12 @@ class TuneModule(L.LightningModule):
         x, editable, canvases = self._batch(step)
         seeds = [self._seed(step, 1 + r) for r in range(len(x))]
         self.policy.eval()  # rollouts and scoring alike: the denoiser has no train-only behaviour
-        tokens = self.denoise(self.policy, x, editable, row_generators(seeds, self.device)).tokens
+        eos = self.tokenizer.eos_id
+        denoise = (replace(self.denoise, logits_hook=EosFiller(editable, eos, mask_id)) if cfg.rollout.eos_filler
+                   else self.denoise)
+        tokens = denoise(self.policy, x, editable, row_generators(seeds, self.device)).tokens
+        if cfg.rollout.eos_filler:
+            tokens = filled(tokens, editable, eos)
         texts = [self.tokenizer.decode(row.tolist()) for row in tokens.cpu()]
         for canvas, row, edit in zip(canvases, tokens.cpu(), editable.cpu()):
             canvas["output"] = row.tolist()
@@ -86,7 +94,8 @@ class TuneModule(L.LightningModule):
         with torch.no_grad():
             ref = estimate(cfg.estimator, self.reference, tokens, editable, mask_id, masks)
         cur = estimate(cfg.estimator, self.policy, tokens, editable, mask_id, masks)
-        loss = grpo_loss(cur.logp, cur.logp.detach(), ref.logp, advantages, cur.weight, cfg.clip_eps, cfg.kl_coef)
+        weight = cur.weight * decided(tokens, editable, eos).float() if cfg.rollout.eos_filler else cur.weight
+        loss = grpo_loss(cur.logp, cur.logp.detach(), ref.logp, advantages, weight, cfg.clip_eps, cfg.kl_coef)
         return StepOutcome(loss, float(rewards.mean()), means, texts)
 
     def training_step(self, batch, batch_idx):
