@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from seqdiff.tune.estimators import coupled, coupled_masks, mean_field, score_masked
-from seqdiff.tune.grpo import group_advantages, grpo_loss
+from seqdiff.tune.grpo import group_advantages, grpo_loss, zero_spread_share
 
 V, MASK = 3, 3  # token ids 0..2, the mask id 3 (the toy never predicts it)
 
@@ -138,6 +138,12 @@ def test_group_advantages_are_normalised_within_each_group():
     assert torch.allclose(adv, torch.tensor([-1 / std, 0.0, 1 / std, 0.0, 0.0, 0.0]), atol=1e-3)
     with pytest.raises(ValueError, match="groups of 4"):
         group_advantages(torch.ones(6), 4)
+
+
+def test_zero_spread_share_counts_the_groups_with_equal_rewards():
+    rewards = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5])
+    assert zero_spread_share(rewards, 4) == 2 / 3
+    assert (group_advantages(rewards, 4).view(3, 4)[[0, 2]] == 0).all()
 
 
 # --- the Lightning run, on the toy domain (tests/toy_plugin) with a random-weights model folder ---

@@ -21,7 +21,7 @@ from seqdiff.model import Denoiser
 from seqdiff.samplers import AncestralSampler, ConfidenceSampler, Denoise, SamplingOptions, row_generators
 from seqdiff.tune.config import TuneConfig
 from seqdiff.tune.estimators import coupled_masks, estimate, prompt_masks
-from seqdiff.tune.grpo import GRPOLoss, group_advantages, grpo_loss
+from seqdiff.tune.grpo import GRPOLoss, group_advantages, grpo_loss, zero_spread_share
 from seqdiff.tune.layout import EosFiller, decided, filled
 from seqdiff.tune.rewards import BoundReward, total
 
@@ -32,6 +32,7 @@ class StepOutcome:
     reward_mean: float
     reward_means: dict[str, float]
     texts: list[str]
+    zero_spread: float  # share of groups with equal rewards (advantage 0)
 
 
 class TuneModule(L.LightningModule):
@@ -96,7 +97,7 @@ class TuneModule(L.LightningModule):
         cur = estimate(cfg.estimator, self.policy, tokens, editable, mask_id, masks)
         weight = cur.weight * decided(tokens, editable, eos).float() if cfg.rollout.eos_filler else cur.weight
         loss = grpo_loss(cur.logp, cur.logp.detach(), ref.logp, advantages, weight, cfg.clip_eps, cfg.kl_coef)
-        return StepOutcome(loss, float(rewards.mean()), means, texts)
+        return StepOutcome(loss, float(rewards.mean()), means, texts, zero_spread_share(rewards, cfg.group_size))
 
     def training_step(self, batch, batch_idx):
         out = self.step_outcome(self.global_step)
@@ -105,6 +106,7 @@ class TuneModule(L.LightningModule):
         self.log("train/reward", out.reward_mean, prog_bar=True, batch_size=size)
         self.log("train/kl", out.loss.kl, prog_bar=True, batch_size=size)
         self.log("train/clip_fraction", out.loss.clip_fraction, batch_size=size)
+        self.log("train/zero_spread", out.zero_spread, batch_size=size)
         for name, value in out.reward_means.items():
             self.log(f"reward/{name}", value, batch_size=size)
         return out.loss.loss
