@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from seqdiff.tune.estimators import coupled, coupled_masks, mean_field, score_masked
-from seqdiff.tune.grpo import group_advantages, grpo_loss
+from seqdiff.tune.grpo import group_advantages, grpo_loss, zero_spread_share
 
 V, MASK = 3, 3  # token ids 0..2, the mask id 3 (the toy never predicts it)
 
@@ -141,6 +141,12 @@ def test_group_advantages_are_normalised_within_each_group():
     assert torch.allclose(adv, torch.tensor([-1 / std, 0.0, 1 / std, 0.0, 0.0, 0.0]), atol=1e-3)
     with pytest.raises(ValueError, match="groups of 4"):
         group_advantages(torch.ones(6), 4)
+
+
+def test_zero_spread_share_counts_the_groups_with_equal_rewards():
+    rewards = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5])
+    assert zero_spread_share(rewards, 4) == 2 / 3
+    assert (group_advantages(rewards, 4).view(3, 4)[[0, 2]] == 0).all()
 
 
 # --- the Lightning run, on the toy domain (tests/toy_plugin) with a random-weights model folder ---
@@ -286,3 +292,63 @@ def test_the_shipped_configs_load_with_their_bounds_checked(name):
     assert config.rewards and config.estimator in ("mean_field", "coupled")
     with pytest.raises(ValueError, match="group_size=1"):
         load_config(path, ["group_size=1"])
+
+
+# --- rollout.eos_filler: the <eos> filler layout (seqdiff/tune/layout.py) ---
+
+EOS, M = 9, 8
+
+
+def test_positions_after_the_first_editable_eos_are_forced_and_not_decided():
+    from seqdiff.tune.layout import after_first_eos, decided
+
+    x = torch.tensor([[EOS, 1, EOS, 2, EOS, M], [EOS, 1, 2, M, 1, 2]])
+    editable = torch.tensor([[False, True, True, True, True, True], [False, True, True, True, True, False]])
+    assert after_first_eos(x, editable, EOS).tolist() == [[False, False, False, True, True, True], [False] * 6]
+    assert decided(x, editable, EOS).tolist() == [[False, True, True, False, False, False],
+                                                  [False, True, True, True, True, False]]
+
+
+def test_the_filler_hook_leaves_only_eos_after_a_committed_eos_and_nothing_else_changes():
+    from seqdiff.tune.layout import EosFiller
+
+    x = torch.tensor([[M, 1, EOS, M, M], [M, M, M, M, M]])
+    editable = torch.tensor([[True, True, True, True, False], [True] * 5])
+    logits = torch.randn(2, 5, 10)
+    out = EosFiller(editable, EOS, M)(0, x, logits.clone())
+    forced = torch.tensor([[False, False, False, True, False], [False] * 5])
+    assert torch.equal(out[~forced], logits[~forced])
+    assert out[forced].argmax(-1).tolist() == [EOS] and (out[forced][:, :EOS] <= -1e4).all()
+
+
+def test_eos_filler_rollouts_are_read_up_to_their_first_eos_and_eos_is_not_banned(tmp_path):
+    from dataclasses import replace
+
+    from seqdiff.samplers import row_generators
+    from seqdiff.tune.config import RolloutConfig
+    from seqdiff.tune.layout import EosFiller, filled
+    from seqdiff.tune.run import prepare
+
+    rollout = RolloutConfig(length=6, steps=3, num_prompts=3, eos_filler=True, temperature=2.0)
+    module = prepare(_config(tmp_path, rollout=rollout)).module
+    eos, mask = module.tokenizer.eos_id, module.policy.config.mask_id
+    assert eos not in module.denoise.banned_ids
+    ends = 0
+    for step in range(4):  # the rollouts step_outcome draws, redrawn from the same seeds
+        x, editable, _ = module._batch(step)
+        seeds = [module._seed(step, 1 + r) for r in range(len(x))]
+        denoise = replace(module.denoise, logits_hook=EosFiller(editable, eos, mask))
+        tokens = filled(denoise(module.policy, x, editable, row_generators(seeds, "cpu")).tokens, editable, eos)
+        ends += int(((tokens == eos) & editable).any(-1).sum())
+        out = module.step_outcome(step)
+        assert out.texts == [module.tokenizer.decode(row.tolist()) for row in tokens]
+        assert float(out.loss.kl.detach()) == 0.0
+    assert ends > 0  # a random-weights model at temperature 2 draws <eos> somewhere
+
+
+def test_a_rollout_is_read_up_to_its_first_eos():
+    from seqdiff.tune.layout import filled
+
+    x = torch.tensor([[EOS, 1, EOS, 2, EOS, 3]])
+    editable = torch.tensor([[False, True, True, True, True, False]])
+    assert filled(x, editable, EOS).tolist() == [[EOS, 1, EOS, EOS, EOS, 3]]

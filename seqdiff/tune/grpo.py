@@ -27,6 +27,13 @@ def group_advantages(rewards: Tensor, group_size: int, eps: float = 1e-4) -> Ten
     return (centred / (std + eps)).view(-1)
 
 
+def zero_spread_share(rewards: Tensor, group_size: int) -> float:
+    """The share of groups whose rewards are all equal: their advantages are 0, so they teach nothing (a
+    run where most groups do learns little whatever its learning rate)."""
+    groups = rewards.view(-1, group_size)
+    return int((groups == groups[:, :1]).all(-1).sum()) / len(groups)
+
+
 def kl_k3(logp: Tensor, ref_logp: Tensor) -> Tensor:
     """Per-token estimate of KL(policy || reference) from sampled tokens: exp(d) - d - 1, d = ref - policy."""
     d = ref_logp - logp

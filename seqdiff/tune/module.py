@@ -10,7 +10,7 @@ the clip guards nothing until several updates reuse a batch; the objective keeps
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import lightning as L
 import torch
@@ -21,7 +21,8 @@ from seqdiff.model import Denoiser
 from seqdiff.samplers import AncestralSampler, ConfidenceSampler, Denoise, SamplingOptions, row_generators
 from seqdiff.tune.config import TuneConfig
 from seqdiff.tune.estimators import coupled_masks, estimate, prompt_masks
-from seqdiff.tune.grpo import GRPOLoss, group_advantages, grpo_loss
+from seqdiff.tune.grpo import GRPOLoss, group_advantages, grpo_loss, zero_spread_share
+from seqdiff.tune.layout import EosFiller, decided, filled
 from seqdiff.tune.rewards import BoundReward, total
 
 
@@ -31,6 +32,7 @@ class StepOutcome:
     reward_mean: float
     reward_means: dict[str, float]
     texts: list[str]
+    zero_spread: float  # share of groups with equal rewards (advantage 0)
 
 
 class TuneModule(L.LightningModule):
@@ -44,6 +46,8 @@ class TuneModule(L.LightningModule):
         options = SamplingOptions(temperature=ro.temperature)
         sampler = (AncestralSampler(steps=ro.steps, sampling=options, **({"noise": noise} if noise else {}))
                    if ro.sampler == "ancestral" else ConfidenceSampler(steps=ro.steps, sampling=options))
+        if ro.eos_filler:
+            banned = [i for i in banned if i != tokenizer.eos_id]
         self.denoise = Denoise(sampler, banned_ids=banned)
         self.special = torch.tensor(sorted(tokenizer.special_ids), dtype=torch.long)
 
@@ -69,7 +73,12 @@ class TuneModule(L.LightningModule):
         x, editable, canvases = self._batch(step)
         seeds = [self._seed(step, 1 + r) for r in range(len(x))]
         self.policy.eval()  # rollouts and scoring alike: the denoiser has no train-only behaviour
-        tokens = self.denoise(self.policy, x, editable, row_generators(seeds, self.device)).tokens
+        eos = self.tokenizer.eos_id
+        denoise = (replace(self.denoise, logits_hook=EosFiller(editable, eos, mask_id)) if cfg.rollout.eos_filler
+                   else self.denoise)
+        tokens = denoise(self.policy, x, editable, row_generators(seeds, self.device)).tokens
+        if cfg.rollout.eos_filler:
+            tokens = filled(tokens, editable, eos)
         texts = [self.tokenizer.decode(row.tolist()) for row in tokens.cpu()]
         for canvas, row, edit in zip(canvases, tokens.cpu(), editable.cpu()):
             canvas["output"] = row.tolist()
@@ -86,8 +95,9 @@ class TuneModule(L.LightningModule):
         with torch.no_grad():
             ref = estimate(cfg.estimator, self.reference, tokens, editable, mask_id, masks)
         cur = estimate(cfg.estimator, self.policy, tokens, editable, mask_id, masks)
-        loss = grpo_loss(cur.logp, cur.logp.detach(), ref.logp, advantages, cur.weight, cfg.clip_eps, cfg.kl_coef)
-        return StepOutcome(loss, float(rewards.mean()), means, texts)
+        weight = cur.weight * decided(tokens, editable, eos).float() if cfg.rollout.eos_filler else cur.weight
+        loss = grpo_loss(cur.logp, cur.logp.detach(), ref.logp, advantages, weight, cfg.clip_eps, cfg.kl_coef)
+        return StepOutcome(loss, float(rewards.mean()), means, texts, zero_spread_share(rewards, cfg.group_size))
 
     def training_step(self, batch, batch_idx):
         out = self.step_outcome(self.global_step)
@@ -97,6 +107,7 @@ class TuneModule(L.LightningModule):
         self.log("train/reward", out.reward_mean, prog_bar=True, batch_size=size, sync_dist=True)
         self.log("train/kl", out.loss.kl, prog_bar=True, batch_size=size, sync_dist=True)
         self.log("train/clip_fraction", out.loss.clip_fraction, batch_size=size)
+        self.log("train/zero_spread", out.zero_spread, batch_size=size)
         for name, value in out.reward_means.items():
             self.log(f"reward/{name}", value, batch_size=size)
         return out.loss.loss
