@@ -85,8 +85,8 @@ class PrefixScan:
 def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
     """The tokenizer reads the whole prefix, or its last ``window`` lines from the first one that looks like
     a top-level statement (``STATEMENT_START``: it must not start inside a docstring; the nearest one
-    before the window when there is none in it); plain code lines where it cannot read them, or where a string or bracket
-    is left open (its closers, or where the string began, are kept)."""
+    before the window when there is none in it); plain code lines where it cannot read them, or where a
+    string or bracket is left open (its closers, or where the string began, are kept)."""
     lines = prefix.split("\n")
     cut = max(0, len(lines) - window)
     # from the window's first statement-like line, else the last one before it (a long class), else the top
@@ -123,6 +123,7 @@ def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
 
 
 def _unit(line: str) -> str:
+    """One indentation level in the line's own style."""
     return "\t" if _indent(line).startswith("\t") else "    "
 
 
@@ -145,7 +146,7 @@ def indent_guesses(prefix: str, suffix: str, limit: int = 3) -> list[str]:
     nxt = after[0] if after else None
     guesses = []
     if prev is not None and prev.split("#", 1)[0].rstrip().endswith(":"):
-        unit = "\t" if _indent(prev).startswith("\t") else "    "
+        unit = _unit(prev)
         deeper = _indent(prev) + unit
         if nxt is not None and len(_indent(nxt)) >= len(deeper) + len(unit):
             guesses.append(deeper)  # two levels deeper next: the gap is most likely a header one level in
@@ -343,7 +344,7 @@ def body_after_header(prefix: str, suffix: str) -> str | None:
     after = _code_lines(suffix)
     if after and len(_indent(after[0])) > len(_indent(line)):
         return None  # the block has its body: nothing is missing here
-    return _indent(line) + ("\t" if _indent(line).startswith("\t") else "    ")
+    return _indent(line) + _unit(line)
 
 
 def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lead]]:

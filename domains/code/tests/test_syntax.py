@@ -1,7 +1,7 @@
 import pytest
 
-from seqdiff_code.syntax import (NEAR_OPENER_LINES, ErrorSpan, MiddleJudge, compiles, error_tokens, infill_errors, is_valid,
-                                 language_for_path, languages, needs_code, register_language, relevant_errors,
+from seqdiff_code.syntax import (NEAR_OPENER_LINES, ErrorSpan, MiddleJudge, compiles, error_tokens, infill_errors,
+                                 is_valid, language_for_path, languages, needs_code, register_language, relevant_errors,
                                  syntax_errors)
 
 
