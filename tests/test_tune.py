@@ -294,13 +294,13 @@ def test_the_shipped_configs_load_with_their_bounds_checked(name):
         load_config(path, ["group_size=1"])
 
 
-# --- rollout.eos_filler: the <eos> filler layout (seqdiff/tune/layout.py) ---
+# --- rollout.eos_filler: the <eos> filler layout (seqdiff/samplers/eos_filler.py) ---
 
 EOS, M = 9, 8
 
 
 def test_positions_after_the_first_editable_eos_are_forced_and_not_decided():
-    from seqdiff.tune.layout import after_first_eos, decided
+    from seqdiff.samplers.eos_filler import after_first_eos, decided
 
     x = torch.tensor([[EOS, 1, EOS, 2, EOS, M], [EOS, 1, 2, M, 1, 2]])
     editable = torch.tensor([[False, True, True, True, True, True], [False, True, True, True, True, False]])
@@ -310,7 +310,7 @@ def test_positions_after_the_first_editable_eos_are_forced_and_not_decided():
 
 
 def test_the_filler_hook_leaves_only_eos_after_a_committed_eos_and_nothing_else_changes():
-    from seqdiff.tune.layout import EosFiller
+    from seqdiff.samplers.eos_filler import EosFiller
 
     x = torch.tensor([[M, 1, EOS, M, M], [M, M, M, M, M]])
     editable = torch.tensor([[True, True, True, True, False], [True] * 5])
@@ -326,7 +326,7 @@ def test_eos_filler_rollouts_are_read_up_to_their_first_eos_and_eos_is_not_banne
 
     from seqdiff.samplers import row_generators
     from seqdiff.tune.config import RolloutConfig
-    from seqdiff.tune.layout import EosFiller, filled
+    from seqdiff.samplers.eos_filler import EosFiller, filled
     from seqdiff.tune.run import prepare
 
     rollout = RolloutConfig(length=6, steps=3, num_prompts=3, eos_filler=True, temperature=2.0)
@@ -347,7 +347,7 @@ def test_eos_filler_rollouts_are_read_up_to_their_first_eos_and_eos_is_not_banne
 
 
 def test_a_rollout_is_read_up_to_its_first_eos():
-    from seqdiff.tune.layout import filled
+    from seqdiff.samplers.eos_filler import filled
 
     x = torch.tensor([[EOS, 1, EOS, 2, EOS, 3]])
     editable = torch.tensor([[False, True, True, True, True, False]])

@@ -39,7 +39,7 @@ class RolloutConfig:
     num_prompts: int = field(default=64, metadata={"min": 1, "max": 1_000_000})  # canvases drawn from
     canvases: Literal["train", "validation", "bench"] = "train"
     canvas_options: dict[str, Any] = field(default_factory=dict)
-    # the model's <eos> may end a rollout's middle, every editable position after it <eos> (tune/layout.py:
+    # the model's <eos> may end a rollout's middle, every editable position after it <eos> (samplers/eos_filler.py:
     # the code model's training layout, which the infiller decodes under); False: <eos> is banned
     eos_filler: bool = False
 

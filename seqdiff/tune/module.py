@@ -19,10 +19,10 @@ from torch import Tensor
 from seqdiff.lit import warmup_cosine
 from seqdiff.model import Denoiser
 from seqdiff.samplers import AncestralSampler, ConfidenceSampler, Denoise, SamplingOptions, row_generators
+from seqdiff.samplers.eos_filler import EosFiller, decided, filled
 from seqdiff.tune.config import TuneConfig
 from seqdiff.tune.estimators import coupled_masks, estimate, prompt_masks
 from seqdiff.tune.grpo import GRPOLoss, group_advantages, grpo_loss, zero_spread_share
-from seqdiff.tune.layout import EosFiller, decided, filled
 from seqdiff.tune.rewards import BoundReward, total
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from seqdiff.samplers.eos_filler import EosFiller
 from seqdiff.samplers.loop import Repair
 from seqdiff_code.syntax import ErrorSpan, MiddleJudge, error_tokens
 
@@ -132,17 +133,12 @@ class LayoutHook:
 
     def __init__(self, editable: torch.Tensor, eos_id: int, mask_id: int, first: torch.Tensor | None = None,
                  allowed: torch.Tensor | None = None):
-        self.editable, self.eos_id, self.mask_id = editable, eos_id, mask_id
+        self.filler = EosFiller(editable, eos_id, mask_id)
+        self.mask_id = mask_id
         self.first, self.allowed = first, allowed  # [B] long, [B, V] bool
 
     def __call__(self, step: int, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        seen = ((x == self.eos_id) & self.editable).int().cumsum(-1) > 0
-        after = seen & (x == self.mask_id) & self.editable
-        if bool(after.any()):
-            forced = logits[after]
-            forced.fill_(-1e4)
-            forced[:, self.eos_id] = 0.0
-            logits[after] = forced
+        logits = self.filler(step, x, logits)
         if self.first is not None:
             rows = (self.first >= 0).nonzero().squeeze(1)
             cols = self.first[rows]

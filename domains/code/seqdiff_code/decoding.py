@@ -94,9 +94,11 @@ class InfillDecoding:
     finish_remask_rounds: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("tokens_per_step", "first_tokens_per_step"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1 (or None)")
+        if self.tokens_per_step is not None and self.tokens_per_step < 1:
+            raise ValueError(f"tokens_per_step={self.tokens_per_step} must be >= 1 (or None: threshold rule)")
+        if self.first_tokens_per_step is not None and self.first_tokens_per_step < 1:
+            raise ValueError(f"first_tokens_per_step={self.first_tokens_per_step} must be >= 1 (or None: "
+                             f"tokens_per_step in the first try too)")
         if self.block_length < 1 or self.first_canvas < 1:
             raise ValueError(f"block_length={self.block_length} and first_canvas={self.first_canvas} must be >= 1")
         if self.cache not in ("none", "prefix", "dual"):

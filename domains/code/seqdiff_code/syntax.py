@@ -232,10 +232,12 @@ class MiddleJudge:
     def in_near_string(self) -> bool:
         """The prefix ends inside a string (a docstring) it began within ``NEAR_OPENER_LINES`` of the gap:
         an error ``prefix + suffix`` shares is then no excuse, since the removed line may be its end."""
+        if self.language != "python":  # Python's tokenizer reads the prefix
+            return False
         from seqdiff_code.indent import scan_prefix
 
         lines = scan_prefix(self.prefix).string_lines
-        return self.language == "python" and lines is not None and lines < NEAR_OPENER_LINES
+        return lines is not None and lines < NEAR_OPENER_LINES
 
     @cached_property
     def short_suffix(self) -> str | None:

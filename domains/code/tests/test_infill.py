@@ -355,3 +355,20 @@ def test_inside_a_call_the_first_try_takes_the_line_bare_and_closing_the_call(to
     p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=0)
     shown = [(lead.text + lead.start, lead.tail) if lead else None for lead, _ in infiller._plan(r, p)]
     assert shown == [("        ", ""), ("        ", ")\n")]
+
+
+def test_the_first_try_commits_more_tokens_a_step_than_the_retries(tokenizer):
+    """``first_tokens_per_step`` is the first round's quota; the rounds after it (a wider or longer retry
+    when nothing valid ended) use ``tokens_per_step``."""
+    infiller = hand(tokenizer, decoding=InfillDecoding(first_tokens_per_step=4, tokens_per_step=2),
+                    max_remask_rounds=0)
+    quotas, make = [], infiller._denoiser
+
+    def spy(*args, **kwargs):
+        denoise = make(*args, **kwargs)
+        quotas.append(denoise.sampler.inner.k)
+        return denoise
+
+    infiller._denoiser = spy
+    res = infiller.infill("x = (1 + 2", "\nprint(x)\n", max_tokens=4, candidates=4)  # "]" is never valid
+    assert not res.valid and quotas[0] == 4 and len(quotas) > 1 and set(quotas[1:]) == {2}

@@ -1,4 +1,5 @@
-"""The ``<eos>`` filler layout for rollouts (``rollout.eos_filler``): a middle, then ``<eos>`` to the end.
+"""The ``<eos>`` filler layout: a middle, then ``<eos>`` to the canvas' end (the code infiller's canvases and
+``seqdiff tune``'s ``rollout.eos_filler`` rollouts).
 
 A code model is trained with its middle first and ``<eos>`` filler after it, and the infiller decodes
 under that rule, so a middle ends where the model puts its first ``<eos>``. Rollouts that ban ``<eos>``
