@@ -448,8 +448,9 @@ class CodeInfiller:
         options = []
         for k, (cut, used) in enumerate(check.cuts(text, offsets)):
             whole = k == 0  # the canvas' own text; the others end at a line end inside it
+            # a tail ends the line ("(", ":" before a cursor line's own newline, as "(\n" before a line start)
             options.append((rank_score(lp if whole else lp[:used], ended and whole, bonus), k, cut,
-                            ended or not whole or cut.endswith("\n")))
+                            ended or not whole or cut.endswith("\n") or bool(row.tail)))
         floor = max((c.score for c in p.candidates if c.ended and not c.errors), default=-math.inf)
         for score, k, cut, cut_ended in sorted(options, key=lambda o: (-o[0], o[1])):
             if score < floor:

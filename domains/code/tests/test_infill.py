@@ -322,6 +322,19 @@ def test_gap_before_a_deeper_line_is_decoded_as_a_header(tokenizer):
     compile(prefix + res.text + suffix, "<t>", "exec")
 
 
+def test_a_tailed_line_in_an_editors_empty_line_has_ended(tokenizer):
+    """llama.vim's cursor on an empty line (the suffix starts with its newline): a header's tail ``:``
+    ends the line as ``:\n`` does before a line start, so a canvas filled without an ``<eos>`` has ended
+    there and no larger canvas is decoded (it was: 4 model calls against 167 on a held-out line)."""
+    prefix, suffix = "def f(n):\n    n = g(n)\n", "\n        n -= 1\n    return n\n"
+    start = len(tokenizer.encode(prefix + "   "))
+    infiller = hand(tokenizer, prefs={"<eos>": 5.0}, at={start: " while", start + 1: " n"},
+                    decoding=InfillDecoding(first_canvas=2, block_length=2))
+    res = infiller.infill(prefix, suffix, max_tokens=16, candidates=4)
+    assert res.valid and res.text == "    while n:" and res.canvas_length == 2, res
+    compile(prefix + res.text + suffix, "<t>", "exec")
+
+
 @pytest.mark.parametrize("prefix, lead, token, want", [
     ("def f(x):", "\n   ", " pass", "\n    pass"),  # llama.vim before Enter: the cursor after the header
     ("def f(x):\n    ", "", "pass", "pass"),  # after Vim's autoindent: the typed indentation is the lead
