@@ -102,15 +102,25 @@ def line_cuts(text: str, offsets: list[tuple[int, int]], keep_newline: bool) -> 
 
 @dataclass(frozen=True)
 class MiddleCheck:
-    """A request's candidate texts from one canvas (line cuts, the ``n_indent`` cut) and their judge."""
+    """A request's candidate texts from one canvas (line cuts, the ``n_indent`` cut) and their judge.
+    ``line_end``: the canvas was decoded with the suffix's first newline inside it (``InfillDecoding.
+    line_frame``), so a text's own final newline is that one: the answer drops it."""
 
     judge: MiddleJudge
     n_indent: int = 0
+    line_end: bool = False
 
     @property
     def keep_newline(self) -> bool:
         suffix = self.judge.suffix
-        return bool(suffix) and not suffix.startswith(("\n", "\r\n"))
+        return self.line_end or (bool(suffix) and not suffix.startswith(("\n", "\r\n")))
+
+    def answer(self, cut: str) -> str:
+        """The middle a cut stands for, in the request's own frame."""
+        return cut[:-1] if self.line_end and cut.endswith("\n") else cut
+
+    def errors(self, cut: str) -> list:
+        return self.judge.errors(self.answer(cut))
 
     def cuts(self, text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, int]]:
         """(text, tokens used) for the text and its line cuts (``line_cuts``), each after the ``n_indent``
@@ -173,11 +183,12 @@ class SyntaxValidator:
             ids = x[b, a:e].tolist()
             if self.constrained[b] and tok.mask_id not in ids:
                 text, offsets = self.infiller.middle_text(ids, self.rows[b].lead, self.rows[b].tail)
-                cuts, judge = self.check[b].cuts(text, offsets), self.check[b].judge
-                if any(not judge.errors(cut) for cut, _ in cuts):  # stops at the first valid one
+                check = self.check[b]
+                cuts = check.cuts(text, offsets)
+                if any(not check.errors(cut) for cut, _ in cuts):  # stops at the first valid one
                     found[b] = (ids, text, [])
                 else:
-                    found[b] = (ids, cuts[0][0], judge.errors(cuts[0][0]))
+                    found[b] = (ids, check.answer(cuts[0][0]), check.errors(cuts[0][0]))
         solved = {self.rows[b].request for b, (_, _, errors) in found.items() if not errors}
         if self.deadline is not None and solved >= {row.request for row in self.rows}:
             self.deadline.found_valid = True

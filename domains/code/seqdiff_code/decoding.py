@@ -78,6 +78,9 @@ class InfillDecoding:
     # a line-start gap also gets one candidate without a lead, after the indentations: llama.vim's empty
     # line is often best filled by a comment or a blank line and then the line (the lead forbids both)
     free_candidate: bool = True
+    # a suffix that starts with a newline (llama.vim's empty line) is decoded with that newline in the canvas,
+    # as the training layout's line gaps (infill.py ``_line_frame``)
+    line_frame: bool = True
     commit_sure: bool = True  # with tokens_per_step k: also commit every token >= threshold (decoding.py)
     first_canvas: int = 16
     length_bonus: float = 0.01

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -149,6 +149,7 @@ class _Progress:
     done: bool = False
     tries: int = 0  # rounds decoded
     skip: int = 0  # leading candidates already decoded at this canvas size (the first try's)
+    line_end: bool = False  # decoded with the suffix's first newline in the canvas (``_line_frame``)
 
 
 class CodeInfiller:
@@ -232,8 +233,9 @@ class CodeInfiller:
         budgets = [r.time_budget_s for r in reqs if r.time_budget_s is not None]
         deadline = Deadline(self.clock, min(budgets), self.decoding.budget_grace) if budgets else None
         first_canvas = self.decoding.first_canvas
-        progress = [_Progress(MiddleJudge(r.prefix, r.suffix, r.language), min(r.max_tokens, first_canvas),
-                              *self._leads(r)) for r in reqs]
+        asked, reqs = reqs, [self._line_frame(r) for r in reqs]
+        progress = [_Progress(MiddleJudge(a.prefix, a.suffix, a.language), min(r.max_tokens, first_canvas),
+                              *self._leads(r), line_end=r is not a) for a, r in zip(asked, reqs)]
         truncated = False
         while not truncated:
             pending = [i for i, p in enumerate(progress) if not p.done]
@@ -248,6 +250,14 @@ class CodeInfiller:
             self._finish_blank(reqs, progress, temperature, should_stop)
         wall = time.perf_counter() - start
         return [self._result(r, p, truncated, wall) for r, p in zip(reqs, progress)]
+
+    def _line_frame(self, r: InfillRequest) -> InfillRequest:
+        """The request as decoded: with ``line_frame``, a gap whose suffix starts with a newline (llama.vim's
+        cursor on an empty line) gets that newline inside its canvas, as the training layout's line gaps
+        have it; the model then writes ``line\n`` (or ``line<eos>``) and the answer drops the newline."""
+        if self.decoding.line_frame and r.suffix.startswith("\n"):
+            return replace(r, suffix=r.suffix[1:])
+        return r
 
     def _next_round(self, r: InfillRequest, p: _Progress, truncated: bool) -> None:
         """After a round: done; the same canvas with the other candidates (after a first try that settled
@@ -402,7 +412,8 @@ class CodeInfiller:
         tok = self.tokenizer
         rows = self._rows(reqs, progress, pending)
         x, editable, spans = self._canvas(rows)
-        check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent) for row in rows]
+        check = [MiddleCheck(progress[row.request].judge, reqs[row.request].n_indent, progress[row.request].line_end)
+                 for row in rows]
         constrained = [reqs[row.request].constrained for row in rows]
         rounds = self.max_remask_rounds if remask_rounds is None else remask_rounds
         validator = (SyntaxValidator(self, rows, spans, check, constrained, deadline)
@@ -455,8 +466,8 @@ class CodeInfiller:
         for score, k, cut, cut_ended in sorted(options, key=lambda o: (-o[0], o[1])):
             if score < floor:
                 continue
-            errors = check.judge.errors(cut)
-            p.candidates.append(Candidate(text=cut, errors=errors, ended=cut_ended, canvas=row.canvas, seed=row.seed,
+            errors = check.errors(cut)
+            p.candidates.append(Candidate(text=check.answer(cut), errors=errors, ended=cut_ended, canvas=row.canvas, seed=row.seed,
                                           score=score, index=base + k, tokens=canvas, commit_step=steps))
             if cut_ended and not errors:
                 floor = max(floor, score)

@@ -322,6 +322,21 @@ def test_gap_before_a_deeper_line_is_decoded_as_a_header(tokenizer):
     compile(prefix + res.text + suffix, "<t>", "exec")
 
 
+def test_an_editors_line_end_is_decoded_inside_the_canvas(tokenizer):
+    """llama.vim's suffix starts with the cursor line's newline: the model sees the gap as the training
+    layout's line gaps (the newline in the canvas, the suffix after it) and writes ``pass\n``; the answer
+    drops that newline, so the file is the one the editor will show."""
+    prefix, suffix = "def f(x):\n    ", "\nprint(f(1))\n"
+    start = len(tokenizer.encode(prefix))
+    infiller = hand(tokenizer, prefs={"<eos>": 5.0}, at={start: "pass", start + 1: "\n"})
+    seen = []
+    infiller._canvas = lambda rows, canvas=infiller._canvas: seen.extend(rows) or canvas(rows)
+    res = infiller.infill(prefix, suffix, max_tokens=16, candidates=2)
+    assert res.valid and res.text == "pass", res
+    assert all(tokenizer.decode(row.suffix_ids) == "print(f(1))\n" for row in seen)
+    compile(prefix + res.text + suffix, "<t>", "exec")
+
+
 def test_a_tailed_line_in_an_editors_empty_line_has_ended(tokenizer):
     """llama.vim's cursor on an empty line (the suffix starts with its newline): a header's tail ``:``
     ends the line as ``:\n`` does before a line start, so a canvas filled without an ``<eos>`` has ended
