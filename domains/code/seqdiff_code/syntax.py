@@ -32,6 +32,9 @@ on a line that holds only indentation and nothing after the cursor — is an err
 
 from __future__ import annotations
 
+import ast
+import io
+import tokenize
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -134,12 +137,12 @@ def compiles(text: str) -> bool:
     return _python_error(text) is None
 
 
-def _python_error(text: str) -> SyntaxError | None:
+def _python_error(text: str, flags: int = 0) -> SyntaxError | None:
     """CPython's first error compiling ``text`` (compile only, nothing runs), or None."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compile(text, "<infill>", "exec", dont_inherit=True)
+            compile(text, "<infill>", "exec", flags=flags, dont_inherit=True)
         return None
     except SyntaxError as err:
         return err
@@ -147,7 +150,18 @@ def _python_error(text: str) -> SyntaxError | None:
         return SyntaxError(str(err))
 
 
+def _python_parse_error(text: str) -> SyntaxError | None:
+    """CPython's parser alone (``ast.parse``): the grammar, indentation included, without the compiler's
+    checks of where a statement stands (``return`` outside a function), which a rebased window's
+    stand-in headers would trigger."""
+    return _python_error(text, ast.PyCF_ONLY_AST)
+
+
 IN_PROCESS_JUDGES: dict[str, Callable[[str], SyntaxError | None]] = {"python": _python_error}
+REBASE_JUDGES: dict[str, Callable[[str], SyntaxError | None]] = {"python": _python_parse_error}
+REBASE_LINES = 60  # prefix lines tried as a rebased window's first line
+CONTINUING = {"except": "try:", "finally": "try:"}
+STAND_IN_OPENERS = ('"""', "'''", "_ = (", "_ = [", "_ = {")  # a window that starts inside one of them  # a stand-in header for a level whose first line continues one
 CUT_END_ERRORS = ("was never closed", "unterminated", "unexpected EOF", "expected an indented block")
 NEAR_OPENER_LINES = 30  # an editor's prefix window (256 lines) starts this far or farther from the gap
 
@@ -163,6 +177,11 @@ def needs_code(prefix: str, suffix: str) -> bool:
     before = prefix[prefix.rfind("\n") + 1:]
     after = suffix.split("\n", 1)[0]
     return not before.strip() and (not before or not after.strip())
+
+
+def holds_code(middle: str) -> bool:
+    """Some line of ``middle`` is more than whitespace and a comment (``#`` alone is no line of code)."""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in middle.split("\n"))
 
 
 def _line_starts(text: str) -> list[int]:
@@ -185,9 +204,11 @@ class MiddleJudge:
     Built once per request: the baselines (``prefix + suffix`` compiled and parsed) are made once, and
     only when a middle is rejected (a request whose first middle compiles never pays for them)."""
 
-    def __init__(self, prefix: str, suffix: str, language: str = "python"):
+    def __init__(self, prefix: str, suffix: str, language: str = "python",
+                 judge: Callable[[str], SyntaxError | None] | None = None):
         self.prefix, self.suffix, self.language = prefix, suffix, language
-        self.judge = IN_PROCESS_JUDGES.get(language)
+        self.rebased_from = judge is not None  # a rebased window's judge (``rebased``): never rebased again
+        self.judge = judge or IN_PROCESS_JUDGES.get(language)
         self.require_code = needs_code(prefix, suffix)
         self.start_byte = len(prefix.encode("utf-8"))
         self.line_start = len(prefix[: prefix.rfind("\n") + 1].encode("utf-8"))
@@ -238,6 +259,69 @@ class MiddleJudge:
 
         lines = scan_prefix(self.prefix).string_lines
         return lines is not None and lines < NEAR_OPENER_LINES
+
+    @property
+    def judges_the_gap(self) -> bool:
+        """CPython reaches the gap: the prefix's whole lines parse (it may end cut off: a block or bracket
+        left open, a line begun; asked first, as the cheap test, and because an unterminated string in the
+        suffix is found before any grammar error), and ``prefix + suffix`` (its suffix cut back when it ends
+        inside a construct) has no error before the gap but one the middle must mend (a bracket or string
+        opened near it)."""
+        alone = self.judge(self.prefix)
+        if not (alone is None or _cut_end_error(alone.msg) or "expected 'except' or 'finally'" in alone.msg
+                or (alone.lineno or 0) > self.prefix_lines):
+            return False
+        base = self.baseline
+        if self._cut_end(base) and self.short_suffix is not None:
+            base = self.short_baseline
+        return base is None or base[0] != "prefix" or not self._context_own(base)
+
+    @cached_property
+    def rebased(self) -> tuple["MiddleJudge", int] | None:
+        """An editor's window that starts mid-block (256 lines before the cursor: "unexpected indent" on its
+        first line) stops CPython before it reaches the middle. Then the window is judged from its first
+        line (within ``REBASE_LINES``) that, under stand-in headers opening every indentation level below it
+        (``if 1:``, or ``try:`` where that level's first line is an ``except``), parses up to the gap, by
+        CPython's parser alone (``_python_parse_error``); failing that, from its first line with a stand-in
+        opener before it (the window starts inside a docstring or a bracket: ``STAND_IN_OPENERS``). Returns
+        that judge and the byte shift of its text against this one's, or None (no such line, tabs, no
+        parser-only judge)."""
+        if REBASE_JUDGES.get(self.language) is None or self.rebased_from:
+            return None
+        lines, dropped, first = self.prefix.split("\n"), 0, None
+        for cut in range(min(REBASE_LINES, len(lines) - 1)):
+            line = lines[cut]
+            if cut:
+                dropped += len(lines[cut - 1].encode("utf-8")) + 1
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if "\t" in line:
+                return None
+            first = (cut, dropped) if first is None else first
+            found = self._rebase_at(lines, cut, dropped, "")
+            if found is not None:
+                return found
+        for opener in STAND_IN_OPENERS if first is not None else ():
+            found = self._rebase_at(lines, *first, opener)
+            if found is not None:
+                return found
+        return None
+
+    def _rebase_at(self, lines: list[str], cut: int, dropped: int, opener: str):
+        line = lines[cut]
+        rest, depth = "\n".join(lines[cut:]), len(line) - len(line.lstrip(" "))
+        start = " " * depth + opener + "\n" if opener else ""
+        header = _stand_in_headers(depth, _line_levels(rest + self.suffix))  # every line's level
+        if header is None or not self._stand_in(header + start, rest).judges_the_gap:
+            return None
+        # only the levels statements use (a docstring's or a call's lines are no level a middle may dedent
+        # to), read by Python's tokenizer now that the window parses
+        header = _stand_in_headers(depth, _statement_levels(header + start, rest + self.suffix)) + start
+        judge = self._stand_in(header, rest)
+        return (judge, len(header.encode("utf-8")) - dropped) if judge.judges_the_gap else None
+
+    def _stand_in(self, header: str, rest: str) -> "MiddleJudge":
+        return MiddleJudge(header + rest, self.suffix, self.language, judge=REBASE_JUDGES[self.language])
 
     @cached_property
     def short_suffix(self) -> str | None:
@@ -294,8 +378,58 @@ class MiddleJudge:
                 return tree
             where, baseline = self._where(err, middle.count("\n")), self.short_baseline
         if where == baseline and self._context_own(where):
+            if where[0] == "prefix" and "was never closed" not in where[2] and self.rebased is not None:
+                # the window's start stopped CPython (a bracket it opened and never closed is its own:
+                # cutting the window past the opener would judge the middle outside that bracket)
+                judge, shift = self.rebased
+                return [ErrorSpan(max(0, e.start - shift), max(0, e.end - shift), e.kind)
+                        for e in judge.errors(middle)]
             return tree  # the context's own error (module docstring): CPython cannot judge the middle
         return [_line_span(full, err)] + tree
+
+
+def _line_levels(text: str) -> list[tuple[int, str]] | None:
+    """(indentation, first word) of each code line in order; None where a line is indented with tabs."""
+    out = []
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        if body.startswith("\t"):
+            return None
+        out.append((len(line) - len(body), body.split(None, 1)[0].rstrip(":")))
+    return out
+
+
+def _statement_levels(header: str, text: str) -> list[tuple[int, str]]:
+    """(column, first word) of each logical line of ``text`` (after ``header``), by Python's tokenizer."""
+    skip, out, start = header.count("\n"), [], True
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(header + text).readline):
+            if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+                start = start or tok.type == tokenize.NEWLINE
+                continue
+            if start and tok.start[0] > skip:
+                out.append((tok.start[1], tok.string))
+            start = False
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # the text's cut-off end: the lines before it are read
+    return out
+
+
+def _stand_in_headers(depth: int, lines: list[tuple[int, str]] | None) -> str | None:
+    """Lines opening every indentation level below ``depth`` that ``lines`` use (extra levels do no harm:
+    a dedent may close several), so a text can start at ``depth``; None for None (tabs)."""
+    if lines is None:
+        return None
+    levels, first = {0}, {}
+    for level, word in lines:
+        if level < depth:
+            levels.add(level)
+            first.setdefault(level, word)
+    ladder = sorted(levels) + [depth]
+    return "".join(" " * a + CONTINUING.get(first.get(a, ""), "if 1:") + "\n"
+                   for a, b in zip(ladder, ladder[1:]) if a < b)
 
 
 def _line_span(full: str, err: SyntaxError) -> ErrorSpan:

@@ -8,12 +8,13 @@ other gaps, and blanks."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqdiff_code.syntax import MiddleJudge, _python_error
+from seqdiff_code.syntax import MiddleJudge, _cut_end_error, _python_error
 
 
 @lru_cache(maxsize=1)
@@ -51,13 +52,18 @@ def _same_error_without_middle(prefix: str, middle: str, suffix: str) -> bool:
     is the one prefix + suffix has, at the same line counted from the side it is on, and after the gap
     only one a cut-off end of text causes."""
     full, base = _python_error(prefix + middle + suffix), _python_error(prefix + suffix)
-    if base is None or full.msg != base.msg or not (full.lineno and base.lineno):
+    if base is None or _message(full) != _message(base) or not (full.lineno and base.lineno):
         return False
     cut = prefix.count("\n") + 1
     if full.lineno < cut and base.lineno < cut:
         return full.lineno == base.lineno
     cut_end = any(m in full.msg for m in ("was never closed", "unterminated", "unexpected EOF", "indented block"))
     return cut_end and full.lineno - middle.count("\n") == base.lineno
+
+
+def _message(err: SyntaxError) -> str:
+    """CPython's message without the line numbers it names ("... after 'if' statement on line 12")."""
+    return re.sub(r"line \d+", "line N", err.msg)
 
 
 KINDS = ["true", "indent+", "indent-", "tab", "no-newline", "trailing", "piece", "other", "blank"]
@@ -82,3 +88,37 @@ def test_constraint_never_calls_valid_what_cpython_rejects_because_of_the_middle
         assert errors == [], (middle, errors)  # CPython's acceptance is never overruled
     if kind == "true":
         assert errors == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_an_editors_window_is_judged_as_its_whole_file_would_be(data):
+    """llama.vim sends a window (256 lines before the cursor, 64 after), which often starts mid-block or
+    inside a docstring, so CPython's first error is the window's own start. A middle the constraint calls
+    valid there is one CPython accepts in the file from its first line (or rejects there for a reason the
+    file without the middle has too); the suffix's cut-off end is the other test's matter."""
+    gaps_ = gaps()
+    i = data.draw(st.integers(0, len(gaps_) - 1), label="gap")
+    j = data.draw(st.integers(0, len(gaps_) - 1), label="other gap")
+    kind = data.draw(st.sampled_from(KINDS), label="variant")
+    k = data.draw(st.integers(1, 9), label="k")
+    before = data.draw(st.integers(3, 80), label="lines before")
+    after = data.draw(st.integers(2, 40), label="lines after")
+    prefix, true_middle, suffix, _ = gaps_[i]
+    window_prefix = "".join(prefix.splitlines(keepends=True)[-before:])
+    window_suffix = "".join(suffix.splitlines(keepends=True)[:after])
+    judge = MiddleJudge(window_prefix, window_suffix)
+    middle = _variant(true_middle, gaps_[j][1], kind, k)
+    if not judge.errors(middle):  # the oracle: the file from its first line (the suffix as the editor cut it)
+        assert _not_the_middles_fault(prefix, middle, window_suffix), (middle, _python_error(prefix + middle + window_suffix))
+
+
+def _not_the_middles_fault(prefix: str, middle: str, suffix: str, depth: int = 4) -> bool:
+    """CPython accepts, or the error is one the file without the middle has too, or it is the cut-off
+    end of an editor's suffix (then the oracle asks again with the suffix's last statement dropped)."""
+    rejected = _python_error(prefix + middle + suffix)
+    if rejected is None or _same_error_without_middle(prefix, middle, suffix):
+        return True
+    short = MiddleJudge(prefix, suffix).short_suffix
+    return bool(depth and short is not None and _cut_end_error(rejected.msg)
+                and _not_the_middles_fault(prefix, middle, short, depth - 1))

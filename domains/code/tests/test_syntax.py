@@ -153,3 +153,27 @@ def test_a_comment_is_no_block_body_even_before_a_commented_suffix():
     prefix, suffix = "def f(c):\n    if c:\n", "\n    # next check\n    if c < 0:\n        return 1\n"
     assert infill_errors(prefix, "        # nothing\n", suffix)
     assert not infill_errors(prefix, "        return 0\n", suffix)
+
+
+def test_a_window_that_starts_mid_block_is_judged_from_its_first_statement():
+    """An editor's 256 lines often start inside a method: CPython stops at the window's first line
+    ("unexpected indent") and never reaches the middle. The judge then reads the window under stand-in
+    headers for the levels its lines use, so indentation errors in the middle are caught (tree-sitter alone
+    accepted both wrong middles here)."""
+    prefix = "        x = 1\n        y = 2\n    def g(self):\n        z = 3\n"
+    suffix = "        return z\n\n    def h(self):\n        pass\n"
+    judge = MiddleJudge(prefix, suffix)
+    assert judge.rebased is not None
+    assert judge.errors("        w = 4\n") == []
+    assert any("unexpected indent" in e.kind for e in judge.errors("            w = 4\n"))
+    assert any("unindent" in e.kind for e in judge.errors("      w = 4\n"))
+    assert judge.errors("        w = (4\n")  # and what the grammar rejects
+
+
+def test_a_window_that_starts_inside_a_docstring_gets_a_stand_in_opener():
+    prefix = "    Return the thing.\n    More text about it.\n"
+    suffix = '    """\n    return 1\n'
+    judge = MiddleJudge(prefix, suffix)
+    assert judge.rebased is not None and '"""' in judge.rebased[0].prefix
+    assert judge.errors("    Even more: (unbalanced.\n") == []  # prose inside the docstring
+    assert judge.errors("") != []  # a line start still needs something
