@@ -7,7 +7,8 @@ model's context), the middle being the decoded editable span; otherwise the roll
 - ``parses()``: 1.0 when CPython compiles the file (``compile`` in-process: parsing runs nothing), else 0.
   A blank middle often compiles, so alone it rewards saying less; the next two do not.
 - ``useful()``: ``parses`` and, where the cursor needs code (``syntax.needs_code``: a line start), a
-  middle that is not blank; without a task, a non-blank text that parses.
+  middle that holds code (``syntax.holds_code``: not blank, not only comments: a tune on "not blank"
+  learnt to write ``#``); without a task, a text that holds code and parses.
 - ``reference_match(unit="tokens"|"lines")``: similarity of the middle to the task's own middle (the
   lines cut out of the file, carried by train-split infill canvases): difflib's ratio 2M/T over lexical
   tokens (words, single symbols) or over non-blank lines (runs of whitespace as one space); 1.0 exact,
@@ -24,7 +25,7 @@ import re
 from typing import Callable
 
 from seqdiff_code.sandbox import SandboxLimits, run_python
-from seqdiff_code.syntax import compiles, needs_code
+from seqdiff_code.syntax import compiles, holds_code, needs_code
 
 Reward = Callable[[list[str], list[dict]], list[float]]
 
@@ -45,7 +46,7 @@ def useful() -> Reward:
         task = canvas.get("task")
         middle = canvas.get("editable_text", "") if task is not None else text
         blank_ok = task is not None and not needs_code(task.prefix, task.suffix)
-        return float((blank_ok or bool(middle.strip())) and compiles(filled_source(text, canvas)))
+        return float((blank_ok or holds_code(middle)) and compiles(filled_source(text, canvas)))
 
     return lambda texts, canvases: [score(t, c) for t, c in zip(texts, canvases)]
 

@@ -36,9 +36,11 @@ def canvases_of(*middles: str) -> list[dict]:
 
 def test_a_blank_middle_parses_but_is_not_useful_where_a_statement_is_needed():
     task = InfillTask("single", "x.py", 3, 1, "x = 1\n", "y = 2\n", "print(x)\n")
-    blank = [{"task": task, "editable_text": m} for m in ("", "   \n", "y = 2\n", "y = = 2\n")]
-    assert parses()([""] * 4, blank) == [1.0, 1.0, 1.0, 0.0]
-    assert useful()([""] * 4, blank) == [0.0, 0.0, 1.0, 0.0]
+    middles = ("", "   \n", "y = 2\n", "y = = 2\n", "#\n", "  # later\n", "y = 2  # two\n")
+    blank = [{"task": task, "editable_text": m} for m in middles]
+    assert parses()([""] * 7, blank) == [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    # a comment alone is no line of code (a tune on "not blank" learnt to answer "#")
+    assert useful()([""] * 7, blank) == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 
 
 def test_useful_accepts_a_blank_middle_where_no_code_is_needed_and_judges_plain_texts():
