@@ -5,8 +5,9 @@ Tasks: ``seqdiff_code.tasks.infill_tasks`` (documented there): whole-line middle
 runs of 2-6 lines, drawn with ``random.Random(--seed)``.
 
 Scored on what a user gets, never on the infiller's own verdict: CPython accepts ``prefix + middle +
-suffix`` (``compile``, nothing runs), the middle is not empty/whitespace, both at once (``useful``: an
-empty line always compiles, so ``cpython`` alone rewards blank answers), exact line match (each line
+suffix`` (``compile``, nothing runs), the middle is not empty/whitespace, it holds code (``code``: not
+blank and not only a comment, ``syntax.holds_code``), compiles and holds code (``useful``: an empty line or
+a comment always compiles, so ``cpython`` alone rewards saying nothing), exact line match (each line
 whitespace-trimmed), truncated by the budget, latency p50/p90, and (API mode) the median number of model
 calls, which unlike latency does not move with the machine's load.
 
@@ -63,15 +64,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summarise(rows: list[dict]) -> dict:
-    from seqdiff_code.syntax import compiles
+    from seqdiff_code.syntax import compiles, holds_code
 
     n = max(1, len(rows))
     lat = [r["latency_s"] for r in rows]
     return {"n": len(rows),
             "cpython_ok": sum(compiles(r["prefix"] + r["text"] + r["suffix"]) for r in rows) / n,
             "non_empty": sum(bool(r["text"].strip()) for r in rows) / n,
-            # an empty line is always valid Python: only a non-empty answer that compiles is a useful one
-            "useful": sum(bool(r["text"].strip()) and compiles(r["prefix"] + r["text"] + r["suffix"]) for r in rows) / n,
+            "code": sum(holds_code(r["text"]) for r in rows) / n,
+            # an empty line or a comment is always valid Python: only code that compiles is a useful answer
+            "useful": sum(holds_code(r["text"]) and compiles(r["prefix"] + r["text"] + r["suffix"]) for r in rows) / n,
             "exact_line": sum(lines_match(r["text"], r["middle"]) for r in rows) / n,
             "truncated": sum(bool(r["truncated"]) for r in rows) / n,
             "p50_ms": 1000 * percentile(lat, 0.5), "p90_ms": 1000 * percentile(lat, 0.9),
@@ -188,9 +190,9 @@ def main(argv=None) -> int:
                            for kind in ("single", "multi", "all") if any(kind == "all" or r["kind"] == kind for r in rows)}
             print(f"{key}: candidates {args.candidates}, n_predict {args.n_predict}, budget {args.budget_ms} ms",
                   flush=True)
-            print(f"  {'kind':7} {'n':>4} {'cpython':>8} {'nonempty':>9} {'useful':>7} {'exact':>7} {'trunc':>6} {'p50_ms':>8} {'p90_ms':>8} {'nfe_p50':>8}")
+            print(f"  {'kind':7} {'n':>4} {'cpython':>8} {'nonempty':>9} {'code':>6} {'useful':>7} {'exact':>7} {'trunc':>6} {'p50_ms':>8} {'p90_ms':>8} {'nfe_p50':>8}")
             for kind, s in report[key].items():
-                print(f"  {kind:7} {s['n']:>4} {s['cpython_ok']:>8.3f} {s['non_empty']:>9.3f} {s['useful']:>7.3f} {s['exact_line']:>7.3f} "
+                print(f"  {kind:7} {s['n']:>4} {s['cpython_ok']:>8.3f} {s['non_empty']:>9.3f} {s['code']:>6.3f} {s['useful']:>7.3f} {s['exact_line']:>7.3f} "
                       f"{s['truncated']:>6.2f} {s['p50_ms']:>8.0f} {s['p90_ms']:>8.0f} {s['nfe_p50']:>8.0f}", flush=True)
     if args.json:
         from seqdiff.io import atomic_write_text

@@ -7,8 +7,9 @@ Each task is filled through ``CodeInfiller.infill_many`` with the infiller's def
 candidates, greedy), constrained (syntax-guided remasking and candidate choice) and ``constrained=False``
 ("free": the model's own output, which a reward moves).
 
-Columns: CPython compiles ``prefix + middle + suffix``; the middle is not blank; ``useful`` (both: an
-empty line always compiles); exact line match (each line whitespace-trimmed, as ``eval_code_infill.py``);
+Columns: CPython compiles ``prefix + middle + suffix``; the middle is not blank; it holds code (not
+blank and not only a comment: ``syntax.holds_code``; a tune on "not blank" learnt to answer ``#``);
+``useful`` (it compiles and holds code: an empty line or a comment always compiles); exact line match (each line whitespace-trimmed, as ``eval_code_infill.py``);
 mean content tokens (tokens of the whitespace-stripped middle). Rates carry a binomial standard error
 sqrt(p(1-p)/n); a comparison row gives the paired difference to the first model with the standard error
 of the per-task differences (the same tasks, so this is the honest noise of a before/after).
@@ -33,11 +34,11 @@ from eval_code_infill import lines_match  # noqa: E402  (scripts/, beside this f
 from seqdiff.io import atomic_write_text
 from seqdiff.plugins import model_folder
 from seqdiff_code.infill import CodeInfiller, InfillRequest
-from seqdiff_code.syntax import compiles
+from seqdiff_code.syntax import compiles, holds_code
 from seqdiff_code.tasks import infill_tasks
 from seqdiff_code.tokenizer import CodeTokenizer
 
-RATES = ("cpython_ok", "non_empty", "useful", "exact_line")
+RATES = ("cpython_ok", "non_empty", "code", "useful", "exact_line")
 MODES = {"constrained": True, "free": False}
 
 
@@ -60,13 +61,18 @@ def per_task(infiller: CodeInfiller, tasks: list, constrained: bool, batch: int)
         chunk = tasks[start:start + batch]
         results = infiller.infill_many([InfillRequest(prefix=t.prefix, suffix=t.suffix, constrained=constrained)
                                         for t in chunk])
-        for t, r in zip(chunk, results):
-            x = r.text
-            ok, blank = compiles(t.prefix + x + t.suffix), not x.strip()
-            records.append({"kind": t.kind, "text": x, "cpython_ok": int(ok), "non_empty": int(not blank),
-                            "useful": int(ok and not blank), "exact_line": int(lines_match(x, t.middle)),
-                            "content_tokens": 0 if blank else len(tok.encode(x.strip()))})
+        records += [figures(t, r.text, tok) for t, r in zip(chunk, results)]
     return records
+
+
+def figures(task, text: str, tok) -> dict:
+    """A task's record: the middle and its 0/1 figures (recomputed from the text when read from a cache,
+    so every model's records follow the same definitions)."""
+    ok, blank = compiles(task.prefix + text + task.suffix), not text.strip()
+    return {"kind": task.kind, "text": text, "cpython_ok": int(ok), "non_empty": int(not blank),
+            "code": int(holds_code(text)), "useful": int(ok and holds_code(text)),
+            "exact_line": int(lines_match(text, task.middle)),
+            "content_tokens": 0 if blank or tok is None else len(tok.encode(text.strip()))}
 
 
 def summary(records: list[dict]) -> dict:
@@ -106,7 +112,13 @@ def evaluate(name: str, path: str, tasks: list, out: Path, batch: int) -> dict:
         for mode, flag in MODES.items():
             done[mode].update(zip(map(task_key, missing), per_task(infiller, missing, flag, batch)))
         atomic_write_text(cache, json.dumps({"model": str(path), "records": done}, indent=0))
-    return {mode: [done[mode][task_key(t)] for t in tasks] for mode in MODES}
+    return {mode: [refigured(t, done[mode][task_key(t)]) for t in tasks] for mode in MODES}
+
+
+def refigured(task, record: dict) -> dict:
+    """A cached record under this script's definitions (its content-token count kept: the model's tokenizer
+    counted it)."""
+    return {**figures(task, record["text"], None), "content_tokens": record["content_tokens"]}
 
 
 def show(name: str, mode: str, s: dict, diff: dict | None) -> str:

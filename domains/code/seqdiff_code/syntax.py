@@ -26,7 +26,8 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
   tree-sitter's verdict on the middle stand;
 * any other error is the middle's fault (the middle changed how the context parses).
 
-An empty or whitespace-only middle where a statement is expected — the cursor at the start of a line, or
+An empty, whitespace-only or comment-only middle (a comment always compiles: the constraint's easy way
+out, and no answer to an editor) where a statement is expected — the cursor at the start of a line, or
 on a line that holds only indentation and nothing after the cursor — is an error of kind ``EMPTY``.
 """
 
@@ -359,7 +360,7 @@ class MiddleJudge:
         return list(self._memo[middle])
 
     def _errors(self, middle: str) -> list[ErrorSpan]:
-        if self.require_code and not middle.strip():
+        if self.require_code and not holds_code(middle):
             return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
         full = self.prefix + middle + self.suffix
         err = self.judge(full) if self.judge else None

@@ -85,8 +85,9 @@ def test_cpython_judges_indentation_tree_sitter_misses():
 ])
 def test_needs_code(prefix, suffix, needed):
     assert needs_code(prefix, suffix) == needed
-    empty = [e.kind for e in infill_errors(prefix, "", suffix)] + [e.kind for e in infill_errors(prefix, "  ", suffix)]
-    assert ("EMPTY" in empty) == needed
+    for nothing in ("", "  ", "# TODO", "    #\n"):  # a comment always compiles: no answer where code is needed
+        assert ("EMPTY" in [e.kind for e in infill_errors(prefix, nothing, suffix)]) == needed, nothing
+    assert "EMPTY" not in [e.kind for e in infill_errors(prefix, "x  # note", suffix)]
 
 
 def test_empty_body_is_the_middles_fault_even_at_the_end_of_the_file():
