@@ -27,7 +27,7 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
 * any other error is the middle's fault (the middle changed how the context parses).
 
 An empty, whitespace-only or comment-only middle (a comment always compiles: the constraint's easy way
-out, and no answer to an editor) where a statement is expected — the cursor at the start of a line, or
+out, and no answer to an editor; inside a string a ``#`` line is text) where a statement is expected — the cursor at the start of a line, or
 on a line that holds only indentation and nothing after the cursor — is an error of kind ``EMPTY``.
 """
 
@@ -251,15 +251,20 @@ class MiddleJudge:
         return side == "suffix" and _cut_end_error(message)
 
     @cached_property
-    def in_near_string(self) -> bool:
-        """The prefix ends inside a string (a docstring) it began within ``NEAR_OPENER_LINES`` of the gap:
-        an error ``prefix + suffix`` shares is then no excuse, since the removed line may be its end."""
-        if self.language != "python":  # Python's tokenizer reads the prefix
-            return False
+    def string_lines(self) -> int | None:
+        """The prefix ends inside a string (a docstring) that began this many lines back; None if not (or
+        not Python: Python's tokenizer reads the prefix)."""
+        if self.language != "python":
+            return None
         from seqdiff_code.indent import scan_prefix
 
-        lines = scan_prefix(self.prefix).string_lines
-        return lines is not None and lines < NEAR_OPENER_LINES
+        return scan_prefix(self.prefix).string_lines
+
+    @property
+    def in_near_string(self) -> bool:
+        """The prefix ends inside a string it began within ``NEAR_OPENER_LINES`` of the gap: an error
+        ``prefix + suffix`` shares is then no excuse, since the removed line may be its end."""
+        return self.string_lines is not None and self.string_lines < NEAR_OPENER_LINES
 
     @property
     def judges_the_gap(self) -> bool:
@@ -360,7 +365,7 @@ class MiddleJudge:
         return list(self._memo[middle])
 
     def _errors(self, middle: str) -> list[ErrorSpan]:
-        if self.require_code and not holds_code(middle):
+        if self.require_code and not (holds_code(middle) or (middle.strip() and self.string_lines is not None)):
             return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
         full = self.prefix + middle + self.suffix
         err = self.judge(full) if self.judge else None

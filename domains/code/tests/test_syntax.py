@@ -90,6 +90,12 @@ def test_needs_code(prefix, suffix, needed):
     assert "EMPTY" not in [e.kind for e in infill_errors(prefix, "x  # note", suffix)]
 
 
+def test_a_hash_line_inside_a_docstring_is_text_not_an_empty_answer():
+    prefix, suffix = 'def f():\n    """Usage.\n\n', '\n    Call it.\n    """\n'
+    assert infill_errors(prefix, "    # Examples", suffix) == []
+    assert [e.kind for e in infill_errors(prefix, "   ", suffix)] == ["EMPTY"]
+
+
 def test_empty_body_is_the_middles_fault_even_at_the_end_of_the_file():
     # CPython reports the missing block on the def line itself (prefix side): it is on the seam
     assert infill_errors("def f():\n", "    x", "") == [] and infill_errors("def f():\n", "x", "") != []
