@@ -90,11 +90,15 @@ class InfillDecoding:
     # 2 / 4 gave CPython-valid 0.875 / 0.90 / 0.95 and p50 309 / 212 / 394 ms (2: the latency of one
     # candidate on most lines, the validity of four within noise)
     first_candidates: int = 2
-    budget_grace: float = 1.0  # while no candidate is valid, the budget may stretch by this fraction
-    # after a budget that left no valid candidate (infill.py ``_finish_blank``): canvas sizes to try
-    # (first_canvas, then doubled: a one-line docstring needs more than 16 tokens) and re-maskings of each
-    finish_canvases: int = 2
-    finish_remask_rounds: int = 2
+    # While no candidate is valid the budget may stretch by budget_grace x; after a budget that left none
+    # valid (infill.py ``_finish_blank``) the first try is decoded to its end on finish_canvases canvas
+    # sizes (first_canvas, then doubled) with finish_remask_rounds re-maskings each. Measured on 120
+    # held-out lines (stdlib and packages, 1 s budget, API, 1 thread): grace 1 / 2 canvases / 2 rounds
+    # answered 22 of 120 after 1.2 s (up to 2.6 s), 5 of them valid and useful late; none stretched
+    # (0 / 1 / 0) answered every one within 1.1 s, with the same 95 useful answers within 1.2 s.
+    budget_grace: float = 0.0
+    finish_canvases: int = 1
+    finish_remask_rounds: int = 0
 
     def __post_init__(self) -> None:
         if self.tokens_per_step is not None and self.tokens_per_step < 1:

@@ -29,13 +29,13 @@ ends them (an LM's ``log p(text, end) / (n + 1)``, the normalisation code-LM rer
 there. Forced fillers carry no information and are left out.
 
 Time budget: ``time_budget_s`` (an editor's ``t_max_predict_ms``) is checked through the loop's
-``should_stop`` with the infiller's ``clock`` (``Deadline``: as in llama.cpp, which applies it only once
-a line is complete, it ends decoding once every request has a valid candidate, and otherwise after
-``budget_grace`` x more); when it runs out the best valid candidate so far is returned with
-``truncated=True`` (a candidate still decoding counts with the text it has committed so far). Where no
-candidate is valid and the answer would be blank where code is needed or cut off mid-decode, the first
-try's candidates are decoded to the end (``_finish_blank``): never an empty or half-written answer
-because the clock ran out.
+``should_stop`` with the infiller's ``clock`` (``Deadline``: it ends decoding when the budget is spent;
+``budget_grace`` > 0 lets it stretch while no request has a valid candidate, as llama.cpp applies it only
+once a line is complete, off by default: the stretch made answers late and rarely valid); when it runs
+out the best valid candidate so far is returned with ``truncated=True`` (a candidate still decoding
+counts with the text it has committed so far). Where no candidate is valid and the answer would be
+blank where code is needed or cut off mid-decode, the first try's candidates are decoded to the end of
+their canvas (``_finish_blank``): never an empty or half-written answer because the clock ran out.
 """
 
 from __future__ import annotations
@@ -278,8 +278,8 @@ class CodeInfiller:
         mid-decode (``return =`` with masks after it), with no valid candidate: an editor is better served
         a little late than with nothing or half a line, so its first try's candidates are decoded to the
         end in one batch, past the budget but bounded: ``finish_canvases`` canvas sizes from
-        ``first_canvas`` up, doubling while none is valid, each with at most ``finish_remask_rounds``
-        re-maskings. A request whose answer was decoded to its end, only invalid, is answered as it is:
+        ``first_canvas`` up (default one), doubling while none is valid, each with at most
+        ``finish_remask_rounds`` re-maskings (default none). A request whose answer was decoded to its end, only invalid, is answered as it is:
         decoding again would cost another budget for the same kind of answer."""
         mask = self.tokenizer.mask_id
 
