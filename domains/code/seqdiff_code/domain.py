@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-BUNDLED_MODEL = Path(__file__).parent / "models" / "code-small"
+# the pretrained code-small tuned toward infills that compile and hold code (its card; configs/tune-code-bundled.yaml)
+BUNDLED_MODEL = Path(__file__).parent / "models" / "code-small-tuned"
 
 
 class CodeDomain:

@@ -184,7 +184,7 @@ class CodeInfiller:
             path = CodeDomain().default_model()
             if path is None:
                 raise FileNotFoundError("the bundled code model is not installed "
-                                        "(domains/code/seqdiff_code/models/code-small); pass a model folder")
+                                        "(domains/code/seqdiff_code/models/code-small-tuned); pass a model folder")
         pretrained = from_pretrained(path, device=device, dtype=dtype)
         if pretrained.domain not in ("code", None):  # None: a text model (LLaDA, Dream-Coder, DiffuCoder, ...)
             raise ValueError(f"model folder {str(path)!r} is a {pretrained.domain!r} model, not a code model")
