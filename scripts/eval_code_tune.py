@@ -14,8 +14,8 @@ mean content tokens (tokens of the whitespace-stripped middle). Rates carry a bi
 sqrt(p(1-p)/n); a comparison row gives the paired difference to the first model with the standard error
 of the per-task differences (the same tasks, so this is the honest noise of a before/after).
 
-    nice -n 19 python scripts/eval_code_tune.py --out runs/tune/code-eval --model untuned=code \\
-        --model tuned=runs/tune/code-useful/model
+    nice -n 19 python scripts/eval_code_tune.py --out runs/tune/code-eval --model untuned=domains/code/seqdiff_code/models/code-small \\
+        --model tuned=runs/tune/code-useful/model  # code = the bundled (tuned) model
 
 Per-model results are cached per task as ``<out>/<name>.json`` (delete one to re-run that model);
 ``<out>/table.json`` holds the summary."""

@@ -44,7 +44,7 @@ def main() -> None:
     if not (tuned / "config.json").is_file():
         tune(config, resume=(out / "checkpoints" / "last.ckpt").exists())
     tasks = held_out_tasks([int(s) for s in args.seeds.split(",")], args.n_single, args.n_multi)
-    models = [["untuned", "code"], ["tuned", str(tuned)]]
+    models = [["untuned", str(config.policy)], ["tuned", str(tuned)]]  # before = the config's policy
     results = {name: evaluate(name, path, tasks, out / "eval", batch=8) for name, path in models}
     report(models, results, out / "eval", {"seeds": args.seeds, "n_tasks": len(tasks), "config": args.config})
 
