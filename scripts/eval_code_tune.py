@@ -9,13 +9,16 @@ candidates, greedy), constrained (syntax-guided remasking and candidate choice) 
 
 Columns: CPython compiles ``prefix + middle + suffix``; the middle is not blank; it holds code (not
 blank and not only a comment: ``syntax.holds_code``; a tune on "not blank" learnt to answer ``#``);
-``useful`` (it compiles and holds code: an empty line or a comment always compiles); exact line match (each line whitespace-trimmed, as ``eval_code_infill.py``);
+``useful`` (it compiles and holds code: an empty line or a comment always compiles); exact line match
+(each line whitespace-trimmed, as ``eval_code_infill.py``);
 mean content tokens (tokens of the whitespace-stripped middle). Rates carry a binomial standard error
 sqrt(p(1-p)/n); a comparison row gives the paired difference to the first model with the standard error
 of the per-task differences (the same tasks, so this is the honest noise of a before/after).
 
-    nice -n 19 python scripts/eval_code_tune.py --out runs/tune/code-eval --model untuned=domains/code/seqdiff_code/models/code-small \\
-        --model tuned=runs/tune/code-useful/model  # code = the bundled (tuned) model
+    nice -n 19 python scripts/eval_code_tune.py --out runs/tune/code-eval \\
+        --model untuned=domains/code/seqdiff_code/models/code-small --model tuned=runs/tune/code-useful/model
+
+``--model name=code`` is the bundled model, which is already tuned (``models/code-small-tuned``).
 
 Per-model results are cached per task as ``<out>/<name>.json`` (delete one to re-run that model);
 ``<out>/table.json`` holds the summary."""

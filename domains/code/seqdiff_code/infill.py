@@ -279,8 +279,9 @@ class CodeInfiller:
         a little late than with nothing or half a line, so its first try's candidates are decoded to the
         end in one batch, past the budget but bounded: ``finish_canvases`` canvas sizes from
         ``first_canvas`` up (default one), doubling while none is valid, each with at most
-        ``finish_remask_rounds`` re-maskings (default none). A request whose answer was decoded to its end, only invalid, is answered as it is:
-        decoding again would cost another budget for the same kind of answer."""
+        ``finish_remask_rounds`` re-maskings (default none). A request whose answer was decoded to its end,
+        only invalid, is answered as it is: decoding again would cost another budget for the same kind of
+        answer."""
         mask = self.tokenizer.mask_id
 
         def unfinished(i: int) -> bool:

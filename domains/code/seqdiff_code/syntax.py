@@ -27,8 +27,9 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
 * any other error is the middle's fault (the middle changed how the context parses).
 
 An empty, whitespace-only or comment-only middle (a comment always compiles: the constraint's easy way
-out, and no answer to an editor; inside a string a ``#`` line is text) where a statement is expected — the cursor at the start of a line, or
-on a line that holds only indentation and nothing after the cursor — is an error of kind ``EMPTY``.
+out, and no answer to an editor; inside a string a ``#`` line is text) where a statement is expected —
+the cursor at the start of a line, or on a line that holds only indentation and nothing after the cursor
+— is an error of kind ``EMPTY``.
 """
 
 from __future__ import annotations
