@@ -33,6 +33,7 @@ def run(app, host: str, port: int, log_level: str = "info") -> str | None:
     server = uvicorn.Server(uvicorn.Config(app, host=bind_address(host), port=port, log_level=log_level,
                                            timeout_graceful_shutdown=5, timeout_keep_alive=30))
     ours = logging.getLogger("seqdiff.serve")  # our lines (models ready, client gone) where uvicorn's go
+    before = ours.handlers, ours.propagate, ours.level  # restored after: the process may go on (tests, an API)
     ours.handlers, ours.propagate = list(logging.getLogger("uvicorn").handlers), False
     ours.setLevel(log_level.upper())
     failures: list[str] = []
@@ -42,7 +43,11 @@ def run(app, host: str, port: int, log_level: str = "info") -> str | None:
         server.should_exit = True
 
     app.state.seqdiff.on_load_failure = stop
-    server.run()
+    try:
+        server.run()
+    finally:
+        ours.handlers, ours.propagate = before[0], before[1]
+        ours.setLevel(before[2])
     return failures[0] if failures else None
 
 

@@ -4,6 +4,7 @@ restricts, and a model that cannot load stops the server with exit status 2 inst
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -40,3 +41,5 @@ def test_a_model_that_cannot_load_exits_2(capsys, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"format": "seqdiff", "version": 1, "domain": "code"}))
     err = _exit_2(capsys, "--domain", "code", "--port", "0", "--log-level", "critical", "--model", str(tmp_path))
     assert "failed to load" in err and "code:" in err
+    ours = logging.getLogger("seqdiff.serve")  # the server's logging set-up is undone when it stops
+    assert ours.propagate and ours.level == logging.NOTSET
