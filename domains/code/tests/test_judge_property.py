@@ -111,16 +111,17 @@ def test_an_editors_window_is_judged_as_its_whole_file_would_be(data):
     middle = _variant(true_middle, gaps_[j][1], kind, k)
     if not judge.errors(middle):  # the oracle: the file from its first line (the suffix as the editor cut it)
         rejected = _python_error(prefix + middle + window_suffix)
-        if rejected is not None and _starts_in_a_block(window_prefix) and rejected.msg in SCOPE_ERRORS:
-            return  # a window that starts inside a block does not show whether it is in a function or a loop
+        if rejected is not None and _starts_in_a_block(window_prefix) and rejected.msg in ENCLOSING_ERRORS:
+            return  # a window that starts inside a block does not show the statement that encloses it
         assert _not_the_middles_fault(prefix, middle, window_suffix), (middle, rejected)
 
 
-# CPython's errors about the enclosing scope, not the syntax: a window cut below its ``def``/``for`` header
-# cannot tell a method body from a class body (``return`` at a class's depth), so the judge cannot either
-SCOPE_ERRORS = {"'return' outside function", "'yield' outside function", "'await' outside function",
-                "'break' outside loop", "'continue' not properly in loop",
-                "nonlocal declaration not allowed at module level"}
+# CPython's errors about an enclosing statement: a window cut below its ``def``/``for``/``try`` header
+# cannot tell a method body from a class body (``return`` at a class's depth) or see that the ``try`` it is
+# in still needs its ``except`` (the removed line was that ``except``), so the judge cannot either
+ENCLOSING_ERRORS = {"'return' outside function", "'yield' outside function", "'await' outside function",
+                    "'break' outside loop", "'continue' not properly in loop",
+                    "nonlocal declaration not allowed at module level", "expected 'except' or 'finally' block"}
 
 
 def _starts_in_a_block(text: str) -> bool:
