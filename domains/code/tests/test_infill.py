@@ -205,6 +205,13 @@ def test_time_budget_returns_best_candidate_so_far(tokenizer):
     assert infiller._candidate_count(tight) == 1  # a tight budget decodes fewer candidates (1.5 s / 1 s each)
 
 
+def test_llama_vims_first_250_ms_request_still_decodes_two_candidates(tokenizer):
+    infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0})  # the default decoding
+    counts = [infiller._candidate_count(InfillRequest("y = ", "\n", candidates=4, time_budget_s=budget))
+              for budget in (0.1, 0.25, 1.0, None)]
+    assert counts == [1, 2, 4, 4]
+
+
 def test_budget_cut_candidate_uses_committed_text_only(tokenizer):
     decoding = InfillDecoding(first_canvas=8, block_length=2, budget_grace=0.0)
     infiller = hand(tokenizer, {"x": 5.0, "<eos>": 0.0}, decoding=decoding)
