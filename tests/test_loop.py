@@ -103,3 +103,34 @@ def test_wrappers_compose_only_where_plans_and_windows_hold():
     with pytest.raises(ValueError, match="blockwise"):  # RemaskSampler does not forward a window
         Denoise(RemaskSampler(BlockwiseSampler(ConfidenceSampler(steps=4), 4)), cache="dual")
     Denoise(BlockwiseSampler(ConfidenceSampler(steps=4), 4), cache="dual")  # windowed: accepted
+
+
+def test_a_remask_round_can_start_from_the_last_rounds_cache(model):
+    """``CacheOptions(across_rounds=True)``: a re-masking round whose window is the one the last round
+    ended in makes no refresh (the costly full-canvas call); rows the validator leaves alone are decoded
+    as without it, a subset of rows runs on the cache cut to them, and the option is not called exact."""
+    from seqdiff.samplers import CacheOptions
+    from seqdiff.testing import CallLog
+
+    x, e = batch(ROWS)
+    pos = int(e[0].nonzero()[0])
+
+    def reject_row_0(canvas):
+        where = torch.zeros_like(canvas, dtype=torch.bool)
+        where[0, pos] = True
+        return Repair(remask=where, ban=where)
+
+    outs, refreshes = {}, {}
+    for across in (False, True):
+        log = CallLog(model)
+        run = Denoise(BlockwiseSampler(ConfidenceSampler(steps=20), 32), banned_ids=SPECIAL,
+                      cache=CacheOptions("dual", across_rounds=across), validator=reject_row_0,
+                      max_remask_rounds=1)
+        outs[across] = run(log, x, e)
+        refreshes[across] = sum(refresh for _, refresh in log.calls)
+    assert outs[True].remask_rounds == outs[False].remask_rounds == 1
+    assert refreshes == {False: 2, True: 1}
+    assert torch.equal(outs[True].tokens[1:], outs[False].tokens[1:])
+    assert int(outs[True].tokens[0, pos]) != int(Denoise(BlockwiseSampler(ConfidenceSampler(steps=20), 32),
+                                                         banned_ids=SPECIAL)(model, x, e).tokens[0, pos])
+    assert not CacheOptions("dual", refresh_every=1, across_rounds=True).exact

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from seqdiff.model import Denoiser
+from seqdiff.model import Denoiser, KVCache
 from seqdiff.samplers.base import Noise, Sampler, StepContext, WindowedSampler
 
 CACHE_MODES = ("none", "prefix", "dual")
@@ -52,10 +52,16 @@ class DenoiseResult:
 
 @dataclass(frozen=True)
 class CacheOptions:
-    """KV caching (approximate, opt-in). ``refresh_every=1`` refreshes each step and is exact."""
+    """KV caching (approximate, opt-in). ``refresh_every=1`` refreshes each step and is exact.
+
+    ``across_rounds``: a re-masking round starts from the cache the previous round left instead of a full
+    refresh, when its first window is the one that round ended in (a validator re-masks a few tokens of a
+    finished block; the keys outside the window, computed with the wrong tokens in place, are as stale as
+    a dual cache's within a block). A refresh is the costly call (the whole canvas, not the window)."""
 
     mode: str = "none"
     refresh_every: int | None = None  # also refresh every N steps inside a block
+    across_rounds: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in CACHE_MODES:
@@ -65,7 +71,7 @@ class CacheOptions:
 
     @property
     def exact(self) -> bool:
-        return self.mode == "none" or self.refresh_every == 1
+        return self.mode == "none" or (self.refresh_every == 1 and not self.across_rounds)
 
 
 @dataclass(frozen=True)
@@ -144,8 +150,8 @@ class Denoise:
         # Rows with nothing masked stay unchanged all round (a remask round re-masks a few rows): the model
         # runs on the others only. Exact, since a row's logits do not depend on the rest of the batch.
         rows = None if bool(active.all()) else active.nonzero().squeeze(1)
-        kv = model.new_cache() if self.cache.mode != "none" else None
-        logits, window, last_refresh, full_buffer = None, None, 0, None
+        kv, window = self._round_cache(model, state, rows)
+        logits, last_refresh, full_buffer = None, 0, None
         limit = num_steps * self.max_steps_factor + x.shape[1]
         for i in range(limit + 1):
             masked = (x == mask_id) & editable
@@ -172,6 +178,8 @@ class Denoise:
                     logits, last_refresh = self._cached_forward(model, x, kv, new_window, window, i, last_refresh,
                                                                 rows)
                     window = new_window
+                    if self.cache.across_rounds and rows is None:  # a full batch's cache, for the next round
+                        state.cache, state.window = kv, window
                 state.nfe += 1
             full, span = logits, (0, x.shape[1])
             if kv is not None:  # the model returned the window only: place it in a full-length tensor
@@ -197,6 +205,17 @@ class Denoise:
             x.copy_(x_new)
             if committed or not self.reuse_logits:
                 logits = None  # the canvas changed: the next step needs a fresh model call
+
+    def _round_cache(self, model, state: "_LoopState", rows: Tensor | None):
+        """The cache and window a round starts from: empty (the first call refreshes), or with
+        ``across_rounds`` the previous round's full-batch cache, cut to this round's rows."""
+        if self.cache.mode == "none":
+            return None, None
+        if not self.cache.across_rounds or state.cache is None:
+            return model.new_cache(), None
+        if rows is None:
+            return state.cache, state.window
+        return KVCache(keys=[k[rows] for k in state.cache.keys], values=[v[rows] for v in state.cache.values]), state.window
 
     def _cached_forward(self, model, x, kv, new_window, window, i, last_refresh, rows):
         """Prefix cache: recompute [start, L); dual cache: recompute [start, end) only. A full refresh runs
@@ -236,6 +255,8 @@ class _LoopState:
     per_step: list[int] = field(default_factory=list)
     stopped: bool = False
     position_bans: Tensor | None = None  # [n, 3] (row, position, token), grown by each repair
+    cache: KVCache | None = None  # ``CacheOptions.across_rounds``: the last full-batch round's cache ...
+    window: tuple[int, int] | None = None  # ... and the window it last held
 
     def ban(self, where: Tensor, x: Tensor) -> None:
         rows, cols = where.nonzero(as_tuple=True)
