@@ -371,7 +371,8 @@ class CodeInfiller:
         else:
             inner = ConfidenceSampler(steps=math.ceil(canvas / k), sampling=sampling)
         return Denoise(sampler=BlockwiseSampler(inner=inner, block_length=d.block_length), banned_ids=self.banned,
-                       logits_hook=hook, validator=validator, cache=CacheOptions(d.cache), should_stop=stop,
+                       logits_hook=hook, validator=validator, should_stop=stop,
+                       cache=CacheOptions(d.cache, across_rounds=d.cache_across_rounds),
                        max_remask_rounds=remask_rounds if validator else 0)
 
     def _canvas(self, rows: list[_Row]):
