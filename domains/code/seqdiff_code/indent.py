@@ -86,17 +86,40 @@ def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
     """The tokenizer reads the whole prefix, or its last ``window`` lines from the first one that looks like
     a top-level statement (``STATEMENT_START``: it must not start inside a docstring; the nearest one
     before the window when there is none in it); plain code lines where it cannot read them, or where a
-    string or bracket is left open (its closers, or where the string began, are kept)."""
+    string or bracket is left open (its closers, or where the string began, are kept).
+
+    An editor's window (llama.vim: 256 lines before the cursor) may begin inside a docstring; read from its
+    first line, every triple quote then flips, and a closing ``\"\"\"`` of a one-line docstring reads as an
+    opening one that never ends. A string "opened" on a line where the same triple quote already stood
+    is read that way, so the prefix is read again from the line after its first odd triple quote."""
     lines = prefix.split("\n")
     cut = max(0, len(lines) - window)
     # from the window's first statement-like line, else the last one before it (a long class), else the top
     starts = (i for i in [*range(cut, len(lines)), *range(cut - 1, -1, -1)] if STATEMENT_START.match(lines[i]))
     start = 0 if cut == 0 else next(starts, 0)
-    plain = PrefixScan(tuple(_code_lines(prefix)))
-    spans, row, stack = [], None, []  # spans: (first row, last row) of each statement in lines[start:]
+    scan, opened = _scan_from(lines, start)
+    if opened is not None and _closed_before(lines[start + opened[0] - 1], opened[1]):
+        flip = next((i for i in range(start, len(lines)) if _odd_triple_quotes(lines[i])), None)
+        if flip is not None and flip + 1 < len(lines):
+            again, reopened = _scan_from(lines, flip + 1)
+            if reopened is None or not _closed_before(lines[flip + reopened[0]], reopened[1]):
+                return again
+    return scan
+
+
+def _scan_from(lines: list[str], start: int) -> tuple[PrefixScan, tuple[int, int] | None]:
+    """``scan_prefix`` read from ``lines[start]``, and where (row from there, column) a string left open
+    began, or None. A first line inside a block (an editor's window) gets stand-in lines at the shallower
+    depths the later lines return to, so the tokenizer's indentation stack holds them."""
+    plain = PrefixScan(tuple(_code_lines("\n".join(lines))))
+    body = lines[start:]
+    stand_in = _stand_in_levels(body)
+    spans, row, stack = [], None, []  # spans: (first row, last row) of each statement in body
     try:
-        for token in tokenize.generate_tokens(io.StringIO("\n".join(lines[start:])).readline):
+        for token in tokenize.generate_tokens(io.StringIO("\n".join(stand_in + body)).readline):
             if token.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+                continue
+            if token.start[0] <= len(stand_in):
                 continue
             if token.type == tokenize.OP and token.string in CLOSERS:
                 stack.append(CLOSERS[token.string])
@@ -104,22 +127,43 @@ def scan_prefix(prefix: str, window: int = STATEMENT_WINDOW) -> PrefixScan:
                 stack.pop()
             if token.type == tokenize.NEWLINE:
                 if row is not None:
-                    spans.append((row, token.start[0]))
+                    spans.append((row, token.start[0] - len(stand_in)))
                 row = None
             elif row is None:
-                row = token.start[0]
+                row = token.start[0] - len(stand_in)
     except tokenize.TokenError as err:
         if "string" in str(err.args[0]):  # "EOF in multi-line string", args[1]: where the string began
-            return replace(plain, string_lines=len(lines) - start - err.args[1][0])
+            opened = (err.args[1][0] - len(stand_in), err.args[1][1])
+            return replace(plain, string_lines=len(body) - opened[0]), opened
         if row is None:
-            return plain
+            return plain, None
         return replace(plain, continued=True, open_closers="".join(reversed(stack)),
-                       open_indent=_indent(lines[start + row - 1]))
+                       open_indent=_indent(body[row - 1])), None
     except (IndentationError, SyntaxError):
-        return plain
-    joined = [" ".join([lines[start + a - 1].rstrip()] + [line.strip() for line in lines[start + a: start + b]])
-              for a, b in spans]
-    return PrefixScan(tuple(_code_lines("\n".join(lines[:start])) + joined))
+        return plain, None
+    joined = [" ".join([body[a - 1].rstrip()] + [line.strip() for line in body[a: b]]) for a, b in spans]
+    return PrefixScan(tuple(_code_lines("\n".join(lines[:start])) + joined)), None
+
+
+def _stand_in_levels(body: list[str]) -> list[str]:
+    """A line at each depth shallower than the first code line's that a later line has (spaces only)."""
+    code = [line for line in body if line.strip() and not line.lstrip().startswith("#")]
+    if not code or "\t" in "".join(_indent(line) for line in code):
+        return []
+    first = len(_indent(code[0]))
+    return [" " * d + "x" for d in sorted({len(_indent(line)) for line in code if len(_indent(line)) < first} - {0})] \
+        if first else []
+
+
+def _closed_before(line: str, column: int) -> bool:
+    """The triple quote a string opens with at ``column`` (after its r/b/f prefix) already stands before it."""
+    body = line[column:].lstrip("rRbBfFuU")
+    quote = body[:3]
+    return quote in ('"""', "'''") and quote in line[:column]
+
+
+def _odd_triple_quotes(line: str) -> bool:
+    return (line.count('"""') + line.count("'''")) % 2 == 1
 
 
 def _unit(line: str) -> str:

@@ -228,3 +228,22 @@ def test_a_multi_line_statement_counts_as_its_first_line(tokenizer):
     assert indent_guesses(header, "    return stmt\n")[0] == "    "
     doc = 'def f():\n    """Doc.\n\n  odd indent:\n    """\n'
     assert indent_guesses(doc, "    return 1\n")[0] == "    "
+
+
+def test_an_editor_window_that_begins_inside_a_docstring_is_read_as_code():
+    # llama.vim's 256 lines may start inside a docstring: read from the top, the one-line docstring's
+    # closing quotes would open a string that never ends
+    window = ('    Returns the thing.\n    """\n    def f(self):\n        """One line."""\n'
+              '        skip = (getattr(self, "a", ""),\n')
+    scan = scan_prefix(window)
+    assert scan.string_lines is None and scan.continued and scan.open_closers == ")"
+    assert scan_prefix('def f():\n    """doc\n').string_lines == 1  # a docstring that is open stays open
+    assert scan_prefix('x = 1\ns = """a\n    b = """ + c\n    d\n').string_lines is None
+
+
+def test_an_editor_window_that_begins_inside_a_block_keeps_its_brackets():
+    # the window's first line is at depth 8 and later lines return to 4: the tokenizer still reads it
+    scan = scan_prefix("        a = 1\n    def g(self):\n        y = f(1,\n")
+    assert scan.continued and scan.open_closers == ")" and scan.open_indent == "        "
+    assert scan_prefix("        a = 1\n    def g(self):\n        y = 2\n").statements[-2:] == (
+        "    def g(self):", "        y = 2")
