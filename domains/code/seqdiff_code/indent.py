@@ -434,13 +434,31 @@ def gap_leads(tokenizer, prefix: str, suffix: str) -> tuple[list[Lead], list[Lea
 def _closing_leads(tokenizer, scan: PrefixScan, leads: list[Lead], suffix: str) -> list[Lead]:
     """Inside a bracket the prefix left open, the gap may be the line that closes it (a removed ``)`` or
     ``b)`` line): the first lead with the closer as its tail (the model writes the last items), then the
-    closer alone at its statement's indentation."""
-    if not scan.open_closers:
+    closer alone at its statement's indentation. None of them when the suffix closes the bracket itself (the
+    gap is one more item of a table: the closer there would end it early)."""
+    if not scan.open_closers or _closes(suffix, scan.open_closers):
         return []
     closer = scan.open_closers[0]
     alone = replace(split_lead(tokenizer, scan.open_indent, probe=closer), words=(closer,))
     end = closer + ("" if suffix.startswith(("\n", "\r\n")) else "\n")
     return ([replace(leads[0], tail=end)] if leads else []) + [alone]
+
+
+def _closes(suffix: str, closers: str) -> bool:
+    """The suffix closes every bracket ``closers`` stands for (innermost first), read by the tokenizer."""
+    openers = "".join(next(o for o, c in CLOSERS.items() if c == closer) for closer in reversed(closers))
+    depth = 0  # the openers' own tokens count it up first
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(openers + "\n" + suffix).readline):
+            if token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+                if depth == 0:
+                    return True
+            elif token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return False
 
 
 def _as_header(lead: Lead, words: tuple[str, ...]) -> Lead:

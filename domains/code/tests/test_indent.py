@@ -198,6 +198,9 @@ def test_a_gap_inside_an_open_bracket_may_close_it_last(tokenizer):
     assert all(lead.words != (")",) for lead in leads)
     assert later[-2] == replace(leads[0], tail=")")  # or the last items, then the closer
     assert later[-1] not in gap_leads(tokenizer, "x = 1\n", "y = 2\n")[1]
+    # one more item of a table whose closer the suffix holds: no lead closes it early
+    _, later = gap_leads(tokenizer, "table = (\n    'a'  # 0x61\n", "\n    'c'  # 0x63\n)\nx = 1\n")
+    assert all(")" not in lead.tail and lead.words != (")",) for lead in later)
     leads, later = gap_leads(tokenizer, "def f(a):\n    return a and \\\n", "        a.x\n")  # after a backslash
     assert all(not lead.tail and not lead.words for lead in leads + later)
 

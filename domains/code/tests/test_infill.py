@@ -381,15 +381,21 @@ def test_budget_spent_on_a_finished_invalid_answer_is_not_decoded_again(tokenize
 
 def test_inside_a_call_the_first_try_takes_the_line_bare_and_closing_the_call(tokenizer):
     """A gap inside a bracket the prefix left open: no header tail (a line there opens no block); its first
-    try is the first indentation bare and with the closer (another depth would change nothing there)."""
+    try is the first indentation bare and with the closer (another depth would change nothing there),
+    unless the suffix closes the call itself: then the gap is one more argument, at either depth."""
     from seqdiff_code.infill import _Progress
     from seqdiff_code.syntax import MiddleJudge
 
     infiller = hand(tokenizer)
-    r = InfillRequest("def f(self):\n    super().__init__(\n", "        b=2,\n    )\n", candidates=4)
-    p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=0)
-    shown = [(lead.text + lead.start, lead.tail) if lead else None for lead, _ in infiller._plan(r, p)]
-    assert shown == [("        ", ""), ("        ", ")\n")]
+
+    def first_try(prefix: str, suffix: str):
+        r = InfillRequest(prefix, suffix, candidates=4)
+        p = _Progress(MiddleJudge(r.prefix, r.suffix), 16, *infiller._leads(r), tries=0)
+        return [(lead.text + lead.start, lead.tail) if lead else None for lead, _ in infiller._plan(r, p)]
+
+    prefix = "def f(self):\n    super().__init__(\n"
+    assert first_try(prefix, "        b=2,\n") == [("        ", ""), ("        ", ")\n")]  # the window ends there
+    assert all(")" not in tail for _, tail in first_try(prefix, "        b=2,\n    )\n"))
 
 
 def test_the_first_try_commits_more_tokens_a_step_than_the_retries(tokenizer):
