@@ -137,15 +137,17 @@ class MiddleCheck:
 class LayoutHook:
     """Logits hook for the training layout and the first-token rule (indent.py). A masked canvas position
     after a committed ``<eos>`` can only become ``<eos>`` (content, then filler); a row's ``first``
-    position (-1: none), while masked, only a token ``allowed[row]`` marks. Finite penalties, so a ban can
-    never leave a row without a finite logit. Edits ``logits`` in place: the loop hands it a tensor of
-    its own at every step, or one it reuses only when the canvas did not change (the same edits again)."""
+    position (-1: none), while masked, only a token ``allowed[row]`` marks; a row's ``second`` position
+    (-1: none), while masked, no ``<eos>`` (a header's keyword needs what follows it: ``while n:``, never
+    ``while:``). Finite penalties, so a ban can never leave a row without a finite logit. Edits ``logits``
+    in place: the loop hands it a tensor of its own at every step, or one it reuses only when the canvas
+    did not change (the same edits again)."""
 
     def __init__(self, editable: torch.Tensor, eos_id: int, mask_id: int, first: torch.Tensor | None = None,
-                 allowed: torch.Tensor | None = None):
+                 allowed: torch.Tensor | None = None, second: torch.Tensor | None = None):
         self.filler = EosFiller(editable, eos_id, mask_id)
-        self.mask_id = mask_id
-        self.first, self.allowed = first, allowed  # [B] long, [B, V] bool
+        self.mask_id, self.eos_id = mask_id, eos_id
+        self.first, self.allowed, self.second = first, allowed, second  # [B] long, [B, V] bool, [B] long
 
     def __call__(self, step: int, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         logits = self.filler(step, x, logits)
@@ -156,6 +158,11 @@ class LayoutHook:
             rows, cols = rows[open_], cols[open_]
             if len(rows):
                 logits[rows, cols] = logits[rows, cols].masked_fill(~self.allowed[rows], -1e4)
+        if self.second is not None:
+            rows = (self.second >= 0).nonzero().squeeze(1)
+            cols = self.second[rows]
+            open_ = x[rows, cols] == self.mask_id
+            logits[rows[open_], cols[open_], self.eos_id] = -1e4
         return logits
 
 

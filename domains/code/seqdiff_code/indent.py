@@ -43,6 +43,7 @@ OPENERS = (":", "(", "[", "{", ",", "\\")  # a line ending so may be followed by
 PROBE = "x"  # a word to tokenise after the indentation: shows where the BPE puts the boundary
 STATEMENT_WINDOW = 80  # prefix lines the tokenizer reads for statement starts (~1 ms)
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
+STANDALONE = frozenset({"else", "try", "finally", "except"})  # header keywords that need nothing after them
 # a line at column 0 that reads as a statement, not as a docstring's prose
 STATEMENT_START = re.compile(r"(def|class|async|import|from|if|for|while|try|with)\b|@|[A-Za-z_][\w.]*\s*[=(\[]")
 
@@ -57,6 +58,11 @@ class Lead:
     tail: str = ""  # the middle ends with this (a block header's ":"), put before the suffix while decoding
     words: tuple[str, ...] = ()  # the first token must begin one of these keywords (``required_words``)
     code: bool = False  # the first token begins a statement, not a comment (a block's missing body)
+
+    @property
+    def needs_more(self) -> bool:
+        """A header's keyword that cannot stand alone (``while n:``, not ``while:``; ``else:`` may)."""
+        return bool(self.words and self.tail.startswith(":") and not set(self.words) & STANDALONE)
 
 
 def _indent(line: str) -> str:

@@ -132,6 +132,7 @@ class _Row:
     start: str | None = None  # the first canvas token must begin with this, then content (None: any token)
     words: tuple[str, ...] = ()  # ... and then begin one of these keywords (indent.py)
     code: bool = False  # ... and not begin a comment (indent.py)
+    more: bool = False  # ... and not end after it (``Lead.needs_more``)
 
 
 @dataclass
@@ -354,7 +355,8 @@ class CodeInfiller:
                 text, tail = (lead.text, lead.tail) if lead else ("", "")
                 pre, suf = cut_context(self.tokenizer, r.prefix + text, tail + r.suffix, budget)
                 rows.append(_Row(ri, pre, suf, canvas, r.seed + k, text, tail, lead.start if lead else None,
-                                 lead.words if lead else (), bool(lead and lead.code)))
+                                 lead.words if lead else (), bool(lead and lead.code),
+                                 bool(lead and lead.needs_more)))
         return rows
 
     def _denoiser(self, canvas: int, temperature: float, validator, hook, stop, remask_rounds: int,
@@ -390,13 +392,15 @@ class CodeInfiller:
             spans.append((a, a + row.canvas))
         return x.to(self.device), editable.to(self.device), spans
 
-    def _first_token_rule(self, rows: list[_Row], spans) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """[B] first canvas position of each row with a lead (-1: none) and [B, V] the tokens allowed there."""
+    def _first_token_rule(self, rows: list[_Row], spans) -> tuple[torch.Tensor | None, ...]:
+        """[B] first canvas position of each row with a lead (-1: none), [B, V] the tokens allowed there and
+        [B] the position after it where ``<eos>`` may not stand (-1: none; a header keyword's row)."""
         if all(row.start is None for row in rows):
-            return None, None
+            return None, None, None
         first = torch.tensor([a if row.start is not None else -1 for row, (a, _) in zip(rows, spans)])
         allowed = torch.stack([self._allowed(row.start or "", row.words, row.code) for row in rows])
-        return first.to(self.device), allowed.to(self.device)
+        second = torch.tensor([a + 1 if row.more and e - a > 1 else -1 for row, (a, e) in zip(rows, spans)])
+        return first.to(self.device), allowed.to(self.device), second.to(self.device)
 
     def _allowed(self, start: str, words: tuple[str, ...], code: bool) -> torch.Tensor:
         if (start, words, code) not in self._allowed_cache:

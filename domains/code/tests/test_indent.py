@@ -64,6 +64,26 @@ def test_layout_hook_first_position_rule_only_while_masked():
     assert out[0, 1].argmax() == 5 and (out[0, 1, ~allowed[0]] == -1e4).all()
     assert torch.equal(out[1], logits[1])  # row 1's first position is committed: untouched
     assert torch.equal(out[0, 2:], logits[0, 2:])
+    # a header keyword's row: no <eos> right after its first token while that position is masked
+    second = LayoutHook(editable, eos, mask, torch.tensor([1, 1]), allowed, torch.tensor([2, -1]))(0, x, logits.clone())
+    assert second[0, 2, eos] == -1e4 and torch.equal(second[0, 2, :eos], logits[0, 2, :eos])
+    assert torch.equal(second[1], logits[1]) and torch.equal(second[0, 3], logits[0, 3])
+
+
+def test_a_header_keyword_that_cannot_stand_alone_is_never_followed_by_eos(tokenizer):
+    """``while n:`` needs its condition: a header lead's row bans ``<eos>`` after the keyword (``else:``
+    may end there, so a lead that allows it bans nothing)."""
+    from seqdiff.checkpoint import Pretrained
+    from seqdiff_code.infill import CodeInfiller, _Row
+
+    infiller = CodeInfiller(Pretrained(model=torch.nn.Linear(1, 1), tokenizer=tokenizer, domain="code"))
+    rows = [_Row(0, [1], [2], 4, 0, "   ", ":", " ", ("while", "if"), more=True),
+            _Row(0, [1], [2], 4, 0, "   ", ":", " ", ("else", "if"), more=False)]
+    first, _, second = infiller._first_token_rule(rows, [(1, 5), (1, 5)])
+    assert first.tolist() == [1, 1] and second.tolist() == [2, -1]
+    assert Lead("   ", " ", ":\n", ("while", "if")).needs_more
+    assert not Lead("   ", " ", ":\n", ("else", "if")).needs_more  # "else:" may end there
+    assert not Lead("   ", " ", "(\n", ("for",)).needs_more and not Lead("   ", " ", ":\n").needs_more
 
 
 def _ctx(editable):
