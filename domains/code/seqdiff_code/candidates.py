@@ -21,6 +21,7 @@ class Candidate:
     canvas: int
     seed: int
     index: int  # order of decoding (ties go to the earlier)
+    complete: bool = True  # no mask in its text's tokens (a canvas the budget cut mid-decode is not)
     tokens: list[int] = field(default_factory=list, repr=False)
     commit_step: list[int] = field(default_factory=list, repr=False)
 
@@ -28,11 +29,13 @@ class Candidate:
 def best_of(candidates: list[Candidate], constrained: bool) -> Candidate:
     """The best by score from the first non-empty pool. Constrained: valid candidates that end (at an
     ``<eos>`` or a line end), valid ones, then those that write something where code is needed (never an
-    empty answer while another exists), then all. Unconstrained: ended ones, then all. A canvas filled
+    empty answer while another exists), decoded to their end first (never half a line while a whole one
+    exists), then all. Unconstrained: ended ones, then all. A canvas filled
     without an ``<eos>`` was cut off wherever its size ran out, so an ended candidate is preferred."""
     if constrained:
+        written = [c for c in candidates if not any(e.kind == "EMPTY" for e in c.errors)]
         pools = ([c for c in candidates if c.ended and not c.errors], [c for c in candidates if not c.errors],
-                 [c for c in candidates if not any(e.kind == "EMPTY" for e in c.errors)])
+                 [c for c in written if c.complete], written)
     else:
         pools = ([c for c in candidates if c.ended],)
     pool = next((p for p in pools if p), candidates)

@@ -281,9 +281,9 @@ class CodeInfiller:
         end in one batch, past the budget but bounded: ``finish_canvases`` canvas sizes from
         ``first_canvas`` up (default one), doubling while none is valid, each with at most
         ``finish_remask_rounds`` re-maskings (default none). A request whose answer was decoded to its end,
-        only invalid, is answered as it is: decoding again would cost another budget for the same kind of
-        answer."""
-        mask = self.tokenizer.mask_id
+        only invalid, is answered as it is (``best_of`` prefers it to a cut-off one) unless finishing may
+        repair (``finish_remask_rounds`` > 0) what the budget cut: without re-masking, decoding again would
+        cost another budget for the same kind of answer."""
 
         def unfinished(i: int) -> bool:
             r, p = reqs[i], progress[i]
@@ -292,7 +292,8 @@ class CodeInfiller:
             if not p.candidates:
                 return p.judge.require_code
             best = best_of(p.candidates, r.constrained)
-            cut_off = mask in best.tokens or not best.text.strip()
+            repairable = self.decoding.finish_remask_rounds > 0 and any(not c.complete for c in p.candidates)
+            cut_off = not best.complete or not best.text.strip() or repairable
             return cut_off and (p.judge.require_code or any(c.text.strip() for c in p.candidates))
 
         blank = [i for i in range(len(reqs)) if unfinished(i)]
@@ -459,6 +460,7 @@ class CodeInfiller:
         never be the winner (``best_of`` takes the best valid ended one), so CPython is not asked."""
         tok = self.tokenizer
         ended, lp = score_canvas(canvas, logprob, tok.eos_id, tok.mask_id)
+        complete = tok.mask_id not in canvas
         text, offsets = self.middle_text(canvas, row.lead, row.tail)
         p.decoded += decoded
         bonus, base = self.decoding.length_bonus, len(p.candidates)
@@ -473,8 +475,9 @@ class CodeInfiller:
             if score < floor:
                 continue
             errors = check.errors(cut)
-            p.candidates.append(Candidate(text=check.answer(cut), errors=errors, ended=cut_ended, canvas=row.canvas, seed=row.seed,
-                                          score=score, index=base + k, tokens=canvas, commit_step=steps))
+            p.candidates.append(Candidate(text=check.answer(cut), errors=errors, ended=cut_ended, canvas=row.canvas,
+                                          seed=row.seed, score=score, index=base + k, tokens=canvas,
+                                          commit_step=steps, complete=k > 0 or complete))
             if cut_ended and not errors:
                 floor = max(floor, score)
 

@@ -47,3 +47,8 @@ def test_best_of_prefers_valid_ended_then_never_empty():
     assert best_of([empty, bad, cut], constrained=True) is cut
     assert best_of([empty, bad], constrained=True) is bad
     assert best_of([empty, bad, cut, good], constrained=False) is empty
+    # with nothing valid, a whole (invalid) line before half of one the budget cut mid-decode
+    half = Candidate(text="    def", errors=[ErrorSpan(0, 7, "ERROR")], score=2.0, ended=False, canvas=4, seed=0,
+                     index=1, complete=False)
+    assert best_of([empty, bad, half], constrained=True) is bad
+    assert best_of([empty, half], constrained=True) is half
