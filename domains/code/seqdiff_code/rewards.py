@@ -8,7 +8,8 @@ model's context), the middle being the decoded editable span; otherwise the roll
   A blank middle often compiles, so alone it rewards saying less; the next two do not.
 - ``useful()``: ``parses`` and, where the cursor needs code (``syntax.needs_code``: a line start), a
   middle that holds code (``syntax.holds_code``: not blank, not only comments: a tune on "not blank"
-  learnt to write ``#``); without a task, a text that holds code and parses.
+  learnt to write ``#``), or inside a string any text, as the infiller's judge has it
+  (``syntax.answers_gap``); without a task, a text that holds code and parses.
 - ``reference_match(unit="tokens"|"lines")``: similarity of the middle to the task's own middle (the
   lines cut out of the file, carried by train-split infill canvases): difflib's ratio 2M/T over lexical
   tokens (words, single symbols) or over non-blank lines (runs of whitespace as one space); 1.0 exact,
@@ -25,7 +26,8 @@ import re
 from typing import Callable
 
 from seqdiff_code.sandbox import SandboxLimits, run_python
-from seqdiff_code.syntax import compiles, holds_code, needs_code
+from seqdiff_code.indent import scan_prefix
+from seqdiff_code.syntax import answers_gap, compiles, holds_code, needs_code
 
 Reward = Callable[[list[str], list[dict]], list[float]]
 
@@ -44,9 +46,12 @@ def parses() -> Reward:
 def useful() -> Reward:
     def score(text: str, canvas: dict) -> float:
         task = canvas.get("task")
-        middle = canvas.get("editable_text", "") if task is not None else text
-        blank_ok = task is not None and not needs_code(task.prefix, task.suffix)
-        return float((blank_ok or holds_code(middle)) and compiles(filled_source(text, canvas)))
+        if task is None:
+            return float(holds_code(text) and compiles(text))
+        middle = canvas.get("editable_text", "")
+        answered = not needs_code(task.prefix, task.suffix) or answers_gap(
+            middle, scan_prefix(task.prefix).string_lines is not None)
+        return float(answered and compiles(filled_source(text, canvas)))
 
     return lambda texts, canvases: [score(t, c) for t, c in zip(texts, canvases)]
 

@@ -186,6 +186,12 @@ def holds_code(middle: str) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in middle.split("\n"))
 
 
+def answers_gap(middle: str, in_string: bool) -> bool:
+    """What a gap that needs code must hold: code, or inside a string (a docstring's line) any text (a
+    ``#`` there is prose)."""
+    return holds_code(middle) or (in_string and bool(middle.strip()))
+
+
 def _line_starts(text: str) -> list[int]:
     """Byte offset of each line start (index 0 = line 1), plus the end of the text."""
     starts, pos = [0], 0
@@ -366,7 +372,7 @@ class MiddleJudge:
         return list(self._memo[middle])
 
     def _errors(self, middle: str) -> list[ErrorSpan]:
-        if self.require_code and not (holds_code(middle) or (middle.strip() and self.string_lines is not None)):
+        if self.require_code and not answers_gap(middle, self.string_lines is not None):
             return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
         full = self.prefix + middle + self.suffix
         err = self.judge(full) if self.judge else None

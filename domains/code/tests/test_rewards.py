@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from seqdiff.plugins import load_domain
 from seqdiff_code.rewards import filled_source, parses, reference_match, similarity, unit_tests, units, useful
 from seqdiff_code.sandbox import SandboxLimits, landlock_abi, run_python
+from seqdiff_code.syntax import MiddleJudge
 from seqdiff_code.tasks import InfillTask
 
 needs_landlock = pytest.mark.skipif(landlock_abi() == 0, reason="this kernel has no Landlock")
@@ -49,6 +50,14 @@ def test_useful_accepts_a_blank_middle_where_no_code_is_needed_and_judges_plain_
     tail = InfillTask("single", "x.py", 1, 1, "x = 1", "", "\n")  # cursor at the end of a finished line
     assert useful()([""], [{"task": tail, "editable_text": ""}]) == [1.0]
     assert useful()(["x = 1\n", "   \n", "x = = 1\n"], [{}, {}, {}]) == [1.0, 0.0, 0.0]
+
+
+def test_useful_takes_any_text_as_a_docstring_line_as_the_judge_does():
+    doc = InfillTask("single", "x.py", 3, 1, 'def f():\n    """Sum.\n\n', "    # a line\n", '    """\n')
+    got = useful()([""] * 3, [{"task": doc, "editable_text": m} for m in ("    # a line\n", "   \n", "Sums.\n")])
+    assert got == [1.0, 0.0, 1.0]
+    judge = MiddleJudge(doc.prefix, doc.suffix)
+    assert [not judge.errors(m) for m in ("    # a line\n", "   \n", "Sums.\n")] == [True, False, True]
 
 
 @pytest.mark.parametrize("unit", ["tokens", "lines"])
