@@ -215,7 +215,8 @@ class Denoise:
             return model.new_cache(), None
         if rows is None:
             return state.cache, state.window
-        return KVCache(keys=[k[rows] for k in state.cache.keys], values=[v[rows] for v in state.cache.values]), state.window
+        cut = KVCache(keys=[k[rows] for k in state.cache.keys], values=[v[rows] for v in state.cache.values])
+        return cut, state.window
 
     def _cached_forward(self, model, x, kv, new_window, window, i, last_refresh, rows):
         """Prefix cache: recompute [start, L); dual cache: recompute [start, end) only. A full refresh runs

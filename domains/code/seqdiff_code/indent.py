@@ -157,8 +157,8 @@ def _stand_in_levels(body: list[str]) -> list[str]:
     if not code or "\t" in "".join(_indent(line) for line in code):
         return []
     first = len(_indent(code[0]))
-    return [" " * d + "x" for d in sorted({len(_indent(line)) for line in code if len(_indent(line)) < first} - {0})] \
-        if first else []
+    shallower = {len(_indent(line)) for line in code} - {0}
+    return [" " * depth + "x" for depth in sorted(shallower) if depth < first]
 
 
 def _closed_before(line: str, column: int) -> bool:
