@@ -223,4 +223,7 @@ class SyntaxValidator:
         _, offsets = self.infiller.middle_text(ids, row.lead, row.tail)
         base = self.check[b].judge.start_byte
         offsets = [(base + s, base + t) for s, t in offsets]
-        return error_tokens(errors, offsets, base, base + len(text.encode("utf-8")))
+        # CPython's error alone where it names one: tree-sitter's ERROR span is often the whole line
+        # (``assert isinstance(x, str):``), and every token in it would be banned
+        pointed = [e for e in errors if e.kind.startswith("CPython: ")]
+        return error_tokens(pointed or errors, offsets, base, base + len(text.encode("utf-8")))

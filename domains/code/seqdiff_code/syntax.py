@@ -398,7 +398,7 @@ class MiddleJudge:
                 return [ErrorSpan(max(0, e.start - shift), max(0, e.end - shift), e.kind)
                         for e in judge.errors(middle)]
             return tree  # the context's own error (module docstring): CPython cannot judge the middle
-        return [_line_span(full, err)] + tree
+        return [_error_span(full, err)] + tree
 
 
 def _line_levels(text: str) -> list[tuple[int, str]] | None:
@@ -443,6 +443,21 @@ def _stand_in_headers(depth: int, lines: list[tuple[int, str]] | None) -> str | 
     ladder = sorted(levels) + [depth]
     return "".join(" " * a + CONTINUING.get(first.get(a, ""), "if 1:") + "\n"
                    for a, b in zip(ladder, ladder[1:]) if a < b)
+
+
+def _error_span(full: str, err: SyntaxError) -> ErrorSpan:
+    """The bytes CPython's error points at (``offset`` to ``end_offset`` on its line, one character at
+    least) for a plain syntax error; the lines it names for an indentation error or one with no column.
+    A whole-line span re-masks and bans every token of the line (``candidates.SyntaxValidator``), so the
+    next decode may not repeat its good tokens either: ``assert isinstance(x, str):`` must lose its ``:``,
+    not its ``assert``."""
+    line = (err.text or "").rstrip("\r\n")
+    if isinstance(err, IndentationError) or not (err.lineno and err.offset and 0 < err.offset <= len(line) + 1):
+        return _line_span(full, err)
+    start = _line_starts(full)[min(err.lineno, len(_line_starts(full)) - 1) - 1]
+    end_column = err.end_offset if err.end_lineno == err.lineno and (err.end_offset or 0) > err.offset else err.offset + 1
+    first = start + len(line[: err.offset - 1].encode("utf-8"))
+    return ErrorSpan(first, max(first + 1, start + len(line[: end_column - 1].encode("utf-8"))), f"CPython: {err.msg}")
 
 
 def _line_span(full: str, err: SyntaxError) -> ErrorSpan:

@@ -52,3 +52,25 @@ def test_best_of_prefers_valid_ended_then_never_empty():
                      index=1, complete=False)
     assert best_of([empty, bad, half], constrained=True) is bad
     assert best_of([empty, half], constrained=True) is half
+
+
+def test_a_repair_bans_the_token_cpython_points_at_not_the_whole_line(tiny_infiller, tokenizer):
+    """``assert isinstance(name, str):`` is one ``:`` away from valid: the re-decode keeps the rest
+    (tree-sitter's ERROR span covers the whole statement; where CPython names a column, it decides)."""
+    from seqdiff_code.candidates import MiddleCheck, SyntaxValidator
+    from seqdiff_code.infill import _Row
+    from seqdiff_code.syntax import MiddleJudge
+
+    prefix, suffix = "def f(name):\n", "\n    return name\n"
+    pre, suf = tokenizer.encode(prefix), tokenizer.encode(suffix)
+    middle = tokenizer.encode("    assert isinstance(name, str):") + [tokenizer.eos_id] * 3
+    x = torch.tensor([pre + middle + suf])
+    spans = [(len(pre), len(pre) + len(middle))]
+    row = _Row(0, pre, suf, len(middle), seed=0)
+    check = MiddleCheck(MiddleJudge(prefix, suffix))
+    repair = SyntaxValidator(tiny_infiller, [row], spans, [check], [True])(x)
+    a, e = spans[0]
+    banned = [tokenizer.decode([t]) for t in x[0, a:e][repair.ban[0, a:e]].tolist()]
+    remasked = [tokenizer.decode([t]) for t in x[0, a:e][repair.remask[0, a:e]].tolist()]
+    assert [t for t in banned if t] == ["):"]  # the BPE token holding it (and the <eos> ending there)
+    assert [t for t in remasked if t] == [" str", "):"]  # it and its neighbour (and the <eos> filler)

@@ -184,3 +184,20 @@ def test_a_window_that_starts_inside_a_docstring_gets_a_stand_in_opener():
     assert judge.rebased is not None and '"""' in judge.rebased[0].prefix
     assert judge.errors("    Even more: (unbalanced.\n") == []  # prose inside the docstring
     assert judge.errors("") != []  # a line start still needs something
+
+
+def test_cpython_errors_point_at_the_culprit_not_the_whole_line():
+    """Re-masking bans every token an error span covers: a span of the whole line would forbid the next
+    decode its good tokens too (``assert`` as well as the stray ``:``). Indentation errors keep the line."""
+    prefix, suffix = "def f(name):\n", "\n    return name\n"
+
+    def culprit(middle: str) -> str:
+        full = (prefix + middle + suffix).encode()
+        span = infill_errors(prefix, middle, suffix)[0]
+        assert span.kind.startswith("CPython: ")
+        return full[span.start:span.end].decode()
+
+    assert culprit("    assert isinstance(name, str):") == ":"
+    assert culprit("    é = é é") == "é"  # columns are characters, spans bytes
+    assert culprit("    return foo(a b)") == "a b"
+    assert culprit("  x = 1\n    y = 2") == "    y = 2\n"  # unexpected indent: the line itself
