@@ -51,9 +51,10 @@ class CodeDomain:
         from functools import partial
 
         from seqdiff.bench import BenchSpec
-        from seqdiff_code.tasks import bench_canvases, bench_scores
+        from seqdiff_code.tasks import bench_canvases, bench_scores, tune_canvases
 
         return BenchSpec(naive_order="low_confidence", tasks=partial(bench_canvases, tokenizer),
+                         canvases=partial(tune_canvases, tokenizer),
                          quality=partial(bench_scores, tokenizer),
                          quality_columns=("syntax_valid_rate", "exact_match"))
 

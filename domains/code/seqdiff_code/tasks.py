@@ -106,18 +106,18 @@ def score_infills(tasks: list[InfillTask], results: list) -> dict:
 
 
 def bench_canvases(tokenizer, length: int, n: int, seed: int = 0, context_length: int = 256,
-                   split: str = "test") -> list[dict]:
+                   split: str = "test", paths=(STDLIB,)) -> list[dict]:
     """``seqdiff bench`` canvases: ``n`` tasks of ``split`` (held-out ``test`` for the bench; ``seqdiff tune``
-    draws ``train``), half single-line, half multi-line, drawn as in ``infill_tasks`` with ``seed``, whose
-    middles fit ``length`` tokens, each laid out as the infiller does: cut prefix, ``length`` masks (the
-    model pads the middle with ``<eos>``), cut suffix."""
+    draws ``train``) of the corpus ``paths``, half single-line, half multi-line, drawn as in ``infill_tasks``
+    with ``seed``, whose middles fit ``length`` tokens, each laid out as the infiller does: cut prefix,
+    ``length`` masks (the model pads the middle with ``<eos>``), cut suffix."""
     from seqdiff_code.infill import cut_context
 
     if not 1 <= length <= context_length - 8:
         raise ValueError(f"code bench length {length} must be in 1..{context_length - 8} (the canvas length)")
     n_single = n // 2
-    tasks = infill_tasks(n_single, n - n_single, seed=seed, tokenizer=tokenizer, max_single=min(32, length),
-                         max_multi=length, split=split)
+    tasks = infill_tasks(n_single, n - n_single, seed=seed, paths=tuple(paths), tokenizer=tokenizer,
+                         max_single=min(32, length), max_multi=length, split=split)
     canvases = []
     for task in tasks:
         pre, suf = cut_context(tokenizer, task.prefix, task.suffix, context_length - length)
@@ -125,6 +125,14 @@ def bench_canvases(tokenizer, length: int, n: int, seed: int = 0, context_length
                          "editable": [False] * len(pre) + [True] * length + [False] * len(suf),
                          "task": task, "span": (len(pre), len(pre) + length)})
     return canvases
+
+
+def tune_canvases(tokenizer, length: int, n: int, seed: int = 0, paths=(STDLIB,)) -> list[dict]:
+    """``seqdiff tune``'s ``rollout.canvas_options`` (``{paths: [stdlib, packages]}``): ``bench_canvases``
+    cut from the ``train`` split of those corpora, never the held-out one."""
+    if isinstance(paths, str) or not paths:
+        raise ValueError(f"paths={paths!r} must be a non-empty list of corpus sources, e.g. [stdlib, packages]")
+    return bench_canvases(tokenizer, length, n, seed, split="train", paths=tuple(paths))
 
 
 def bench_scores(tokenizer, canvases: list[dict], outputs: list[list[int]]) -> dict:

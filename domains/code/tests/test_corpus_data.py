@@ -263,3 +263,22 @@ def test_infill_tasks_never_take_a_whole_file(tmp_path):
     tasks = infill_tasks(3, 0, seed=0, paths=[str(tmp_path)])  # the three code lines of two.py
     assert tasks and all(t.prefix or t.suffix for t in tasks)
     assert {t.file for t in tasks} == {"two.py"}
+
+
+def test_tune_canvases_come_from_the_train_split_of_the_named_corpora(tmp_path, tokenizer):
+    """``rollout.canvas_options: {paths: [...]}`` widens what ``seqdiff tune`` rolls out on, never onto
+    the held-out split the eval scripts measure."""
+    from seqdiff_code.corpus import split_of_text
+    from seqdiff_code.domain import CodeDomain
+
+    def of_split(template: str, split: str) -> str:
+        return next(t for t in (template.format(i) for i in range(10_000)) if split_of_text(t) == split)
+
+    (tmp_path / "train.py").write_text(of_split("def f():\n    return {}\n\n\nprint(f())\n", "train"))
+    (tmp_path / "held.py").write_text(of_split("def g():\n    return {}\n\n\nprint(g())\n", "test"))
+    spec = CodeDomain().bench_spec(tokenizer)
+    canvases = spec.canvases(16, 2, 0, paths=[str(tmp_path)])
+    assert len(canvases) == 2 and {c["task"].file for c in canvases} == {"train.py"}
+    assert all(sum(c["editable"]) == 16 for c in canvases)
+    with pytest.raises(ValueError, match="paths"):
+        spec.canvases(16, 2, 0, paths=str(tmp_path))
