@@ -17,13 +17,18 @@ tree-sitter alone. Attribution of CPython's (single, first) error to the middle:
 * an error in the prefix is not the middle's fault when ``prefix + suffix`` (no middle) has the same error
   at the same line (an editor's context that starts mid-block), unless it is a bracket or string opened
   within ``NEAR_OPENER_LINES`` of the gap that nothing closes: the middle may be the line that closes it
-  (a prefix that ends inside such a string excuses no shared error at all); in the suffix, only when it is also one
+  (a prefix that ends inside such a string excuses no shared error: one at the window's start, far from
+  the gap, is read from the rebased window instead, ``MiddleJudge.rebased``); in the suffix, only when it is also one
   that a cut-off end of the text causes (a bracket or string never closed, an unexpected end of file)
   — an editor sends the next 64 lines, not the file — since a middle is often what the rest of the
   suffix needs (an ``except:`` line removed is reported lines later). CPython stops at its first error,
-  so then it cannot judge the middle: it judges again with the suffix cut back to before its last
-  statement at its shallowest indentation (``short_suffix``), and only if that cannot be done does
-  tree-sitter's verdict on the middle stand;
+  so then it cannot judge the middle: the construct the window's end cut off (a bracket, a string the
+  suffix began, a header, a ``try``) is ended by stand-ins and the text judged again
+  (``MiddleJudge._judge``; never one the middle began or a string the prefix began, nor a bracket or
+  ``try`` the prefix began near the gap unless the suffix runs as far: the text may be the file's end
+  and the middle its close);
+  failing that, with the suffix cut back to before its last statement at its shallowest indentation
+  (``short_suffix``), and only if that cannot be done does tree-sitter's verdict on the middle stand;
 * any other error is the middle's fault (the middle changed how the context parses).
 
 An empty, whitespace-only or comment-only middle (a comment always compiles: the constraint's easy way
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 import warnings
 from dataclasses import dataclass
@@ -48,6 +54,14 @@ class ErrorSpan:
     start: int  # byte offset in the parsed text
     end: int  # exclusive; == start for a MISSING node
     kind: str  # "ERROR" or "MISSING <type>"
+
+
+@dataclass(frozen=True)
+class StandInEnding:
+    """Text to append where a window stops inside a construct (``_stand_in_ending``)."""
+    texts: tuple[str, ...]  # alternatives, the first that parses up to where it begins is kept
+    line: int  # the line that began the construct
+    string: bool = False  # it ends a triple-quoted string
 
 
 @dataclass(frozen=True)
@@ -162,9 +176,11 @@ def _python_parse_error(text: str) -> SyntaxError | None:
 IN_PROCESS_JUDGES: dict[str, Callable[[str], SyntaxError | None]] = {"python": _python_error}
 REBASE_JUDGES: dict[str, Callable[[str], SyntaxError | None]] = {"python": _python_parse_error}
 REBASE_LINES = 60  # prefix lines tried as a rebased window's first line
-CONTINUING = {"except": "try:", "finally": "try:"}
-STAND_IN_OPENERS = ('"""', "'''", "_ = (", "_ = [", "_ = {")  # a window that starts inside one of them  # a stand-in header for a level whose first line continues one
+CONTINUING = {"except": "try:", "finally": "try:"}  # a stand-in header for a level whose first line continues one
+STAND_IN_OPENERS = ('"""', "'''", "_ = (", "_ = [", "_ = {")  # a window that starts inside one of them
 CUT_END_ERRORS = ("was never closed", "unterminated", "unexpected EOF", "expected an indented block")
+CLOSERS = {"(": ")", "[": "]", "{": "}"}
+MAX_ENDINGS = 4  # stand-in endings appended to one text (nested brackets, a string inside a call)
 NEAR_OPENER_LINES = 30  # an editor's prefix window (256 lines) starts this far or farther from the gap
 
 
@@ -213,8 +229,9 @@ class MiddleJudge:
     only when a middle is rejected (a request whose first middle compiles never pays for them)."""
 
     def __init__(self, prefix: str, suffix: str, language: str = "python",
-                 judge: Callable[[str], SyntaxError | None] | None = None):
+                 judge: Callable[[str], SyntaxError | None] | None = None, stand_in_lines: int = 0):
         self.prefix, self.suffix, self.language = prefix, suffix, language
+        self.stand_in_lines = stand_in_lines  # a rebased window's stand-in header lines (``rebased``)
         self.rebased_from = judge is not None  # a rebased window's judge (``rebased``): never rebased again
         self.judge = judge or IN_PROCESS_JUDGES.get(language)
         self.require_code = needs_code(prefix, suffix)
@@ -234,7 +251,7 @@ class MiddleJudge:
     @cached_property
     def baseline(self):
         """Where CPython's error in ``prefix + suffix`` (no middle) lies, or None."""
-        return self._where(self.judge(self.prefix + self.suffix), 0) if self.judge else None
+        return self._where(self._judge(self.prefix + self.suffix, ""), 0) if self.judge else None
 
     @cached_property
     def baseline_tree(self) -> set[tuple[int, int, str]]:
@@ -334,7 +351,8 @@ class MiddleJudge:
         return (judge, len(header.encode("utf-8")) - dropped) if judge.judges_the_gap else None
 
     def _stand_in(self, header: str, rest: str) -> "MiddleJudge":
-        return MiddleJudge(header + rest, self.suffix, self.language, judge=REBASE_JUDGES[self.language])
+        return MiddleJudge(header + rest, self.suffix, self.language, judge=REBASE_JUDGES[self.language],
+                           stand_in_lines=header.count("\n"))
 
     @cached_property
     def short_suffix(self) -> str | None:
@@ -351,7 +369,48 @@ class MiddleJudge:
 
     @cached_property
     def short_baseline(self):
-        return self._where(self.judge(self.prefix + self.short_suffix), 0)
+        return self._where(self._judge(self.prefix + self.short_suffix, ""), 0)
+
+    def _judge(self, text: str, middle: str) -> SyntaxError | None:
+        """CPython's error for ``text`` (prefix, ``middle``, suffix), read past the
+        window's cut-off end: an editor's 64 lines after the cursor often stop inside a literal, a
+        docstring, a ``try`` or a call that began before the gap or after the middle, and then CPython's
+        first error is that end and says nothing about the middle. Such an end is closed by stand-ins
+        (``_stand_in_ending``) and judged again; the error returned is the first that is no such end (or
+        None). A construct the middle opened is the middle's to close, and when a stand-in draws an
+        error of its own the original error stands (the old reading: ``short_suffix``, tree-sitter)."""
+        err = original = self.judge(text)
+        first, last = self.prefix_lines + 1, self.prefix_lines + 1 + middle.count("\n")
+        appended_from = text.count("\n") + (1 if text.endswith("\n") else 2)  # the first stand-in line
+        for _ in range(MAX_ENDINGS):
+            found = None if err is None else _stand_in_ending(text, err)
+            if found is None or not self._may_end(found, first, last, middle):
+                break
+            for ending in found.texts:  # the first that parses up to where it begins (else the last)
+                err = self.judge(text + ending)
+                if err is None or (err.lineno or 0) < appended_from or _stand_in_ending(text + ending, err):
+                    break
+            text += ending
+        if err is not None and (err.lineno or 0) >= appended_from:
+            return original  # a stand-in itself does not parse there: nothing learnt
+        return err
+
+    def _may_end(self, ending: StandInEnding, first: int, last: int, middle: str) -> bool:
+        """A stand-in may end the construct begun on ``ending.line``: not one the middle (lines first..last)
+        began, nor a rebased window's own stand-in string (that the window closes it is what shows it
+        right: anything parses inside a string); one the prefix began within ``NEAR_OPENER_LINES`` of the
+        gap only when the suffix runs that far past the gap too (the middle may be its end where the text
+        is the file's real end: the ``except`` of a ``try`` at a file's foot). A string only when the
+        suffix began it, the prefix ends in none and the middle has no triple quotes: which quotes open a
+        string and which close one is otherwise the middle's doing, and inside a string anything parses."""
+        line = ending.line
+        if ending.string:
+            return line > last and self.string_lines is None and '"""' not in middle and "'''" not in middle
+        if line <= self.stand_in_lines:  # a stand-in bracket the window parses inside up to its end is right
+            return self.prefix.split("\n")[line - 1].endswith(tuple(CLOSERS))
+        if first <= line <= last:
+            return False
+        return line > last or line <= first - NEAR_OPENER_LINES or self.suffix.count("\n") >= NEAR_OPENER_LINES
 
     def _where(self, err: SyntaxError | None, middle_lines: int):
         """(side, line relative to that side, message) of an error; side "seam" is always blamed."""
@@ -375,7 +434,7 @@ class MiddleJudge:
         if self.require_code and not answers_gap(middle, self.string_lines is not None):
             return [ErrorSpan(self.start_byte, self.start_byte, "EMPTY")]
         full = self.prefix + middle + self.suffix
-        err = self.judge(full) if self.judge else None
+        err = self._judge(full, middle) if self.judge else None
         if self.judge is not None and err is None:
             return []  # CPython accepts: tree-sitter's spans are not needed
         shift = self.start_byte + len(middle.encode("utf-8"))
@@ -386,19 +445,67 @@ class MiddleJudge:
         where, baseline = self._where(err, middle.count("\n")), self.baseline
         if self._cut_end(where) and self.short_suffix is not None:
             # the suffix ends inside a construct, so CPython stopped there: judge with it cut back
-            err = self.judge(self.prefix + middle + self.short_suffix)
+            err = self._judge(self.prefix + middle + self.short_suffix, middle)
             if err is None:
                 return tree
             where, baseline = self._where(err, middle.count("\n")), self.short_baseline
-        if where == baseline and self._context_own(where):
+        window_start = where[0] == "prefix" and where[1] <= self.prefix_lines - NEAR_OPENER_LINES
+        if where == baseline and (self._context_own(where) or window_start):
             if where[0] == "prefix" and "was never closed" not in where[2] and self.rebased is not None:
                 # the window's start stopped CPython (a bracket it opened and never closed is its own:
-                # cutting the window past the opener would judge the middle outside that bracket)
+                # cutting the window past the opener would judge the middle outside that bracket); so
+                # too inside a docstring near the gap, where the middle must not be excused outright
                 judge, shift = self.rebased
                 return [ErrorSpan(max(0, e.start - shift), max(0, e.end - shift), e.kind)
                         for e in judge.errors(middle)]
-            return tree  # the context's own error (module docstring): CPython cannot judge the middle
+            if self._context_own(where):
+                return tree  # the context's own error (module docstring): CPython cannot judge the middle
         return [_error_span(full, err)] + tree
+
+
+def _stand_in_ending(text: str, err: SyntaxError) -> StandInEnding | None:
+    """What to append for an error CPython reports because ``text`` stops too early: the closer of a bracket never closed (and a header's ``:``
+    and ``pass`` after it: ``def f(`` cut in its parameters), the quotes of a triple-quoted string, a
+    ``pass`` body for a header on the last line, a ``def`` for decorators on it, ``finally: pass`` for a
+    ``try`` the text ends inside. None for any other error."""
+    msg, lines = err.msg, text.split("\n")
+    newline = "" if text.endswith("\n") else "\n"
+    if msg.endswith("was never closed") and msg[1:2] in CLOSERS and err.lineno:
+        opener = lines[err.lineno - 1]
+        closer, depth = newline + CLOSERS[msg[1]], _indentation(opener)
+        if opener.lstrip().startswith("@"):  # a decorator's call: what it decorates follows
+            return StandInEnding((closer + "\n" + " " * depth + "def _(): pass\n",), err.lineno)
+        return StandInEnding((closer + "\n", closer + ":\n" + " " * (depth + 4) + "pass\n"), err.lineno)
+    if msg.startswith("unterminated triple-quoted string") and err.lineno:
+        line = lines[err.lineno - 1]
+        found = [(line.find(q, max(0, (err.offset or 1) - 1)), q) for q in ('"""', "\'\'\'")]
+        found = [(at, q) for at, q in found if at >= 0]
+        return StandInEnding((newline + min(found)[1] + "\n",), err.lineno, string=True) if found else None
+    end = _last_nonblank_line(text)
+    if (err.lineno or 0) < end:
+        return None  # not the end of the text
+    header = re.search(r"expected an indented block after .* on line (\d+)", msg)
+    if header and int(header.group(1)) <= len(lines):
+        number = int(header.group(1))
+        return StandInEnding((newline + " " * (_indentation(lines[number - 1]) + 4) + "pass\n",), number)
+    if lines[end - 1].lstrip().startswith("@"):
+        return StandInEnding((newline + " " * _indentation(lines[end - 1]) + "def _(): pass\n",), end)
+    if "expected 'except' or 'finally' block" in msg:
+        deepest = None  # the statements that enclose the last line, innermost first
+        for number in range(len(lines), 0, -1):
+            line = lines[number - 1]
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            depth = _indentation(line)
+            if deepest is None or depth < deepest:
+                if re.match(r"try\s*:", line.lstrip()):
+                    return StandInEnding((newline + " " * depth + "finally:\n" + " " * (depth + 4) + "pass\n",), number)
+                deepest = depth
+    return None
+
+
+def _indentation(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 def _line_levels(text: str) -> list[tuple[int, str]] | None:

@@ -8,7 +8,9 @@ other gaps, and blanks."""
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from functools import lru_cache
 
 from hypothesis import given, settings
@@ -94,9 +96,10 @@ def test_constraint_never_calls_valid_what_cpython_rejects_because_of_the_middle
 @given(data=st.data())
 def test_an_editors_window_is_judged_as_its_whole_file_would_be(data):
     """llama.vim sends a window (256 lines before the cursor, 64 after), which often starts mid-block or
-    inside a docstring, so CPython's first error is the window's own start. A middle the constraint calls
-    valid there is one CPython accepts in the file from its first line (or rejects there for a reason the
-    file without the middle has too); the suffix's cut-off end is the other test's matter."""
+    inside a docstring and ends inside a literal, a ``try`` or a call, so CPython's first error is the
+    window's own edge. A middle the constraint calls valid there is one CPython accepts in the whole file
+    (or rejects there for a reason the file without the middle has too, or beyond the window's last line,
+    which no judge of the window can see)."""
     gaps_ = gaps()
     i = data.draw(st.integers(0, len(gaps_) - 1), label="gap")
     j = data.draw(st.integers(0, len(gaps_) - 1), label="other gap")
@@ -109,11 +112,15 @@ def test_an_editors_window_is_judged_as_its_whole_file_would_be(data):
     window_suffix = "".join(suffix.splitlines(keepends=True)[:after])
     judge = MiddleJudge(window_prefix, window_suffix)
     middle = _variant(true_middle, gaps_[j][1], kind, k)
-    if not judge.errors(middle):  # the oracle: the file from its first line (the suffix as the editor cut it)
-        rejected = _python_error(prefix + middle + window_suffix)
+    if not judge.errors(middle):  # the oracle: the whole file
+        rejected = _python_error(prefix + middle + suffix)
         if rejected is not None and _starts_in_a_block(window_prefix) and rejected.msg in ENCLOSING_ERRORS:
             return  # a window that starts inside a block does not show the statement that encloses it
-        assert _not_the_middles_fault(prefix, middle, window_suffix), (middle, rejected)
+        if rejected is not None and _inside_a_bracket(prefix[: len(prefix) - len(window_prefix)]):
+            return  # nor one that starts inside a literal its opener: a tuple of strings reads as statements
+        window_end = prefix.count("\n") + middle.count("\n") + window_suffix.count("\n") + 1
+        assert (rejected is None or _same_error_without_middle(prefix, middle, suffix)
+                or (rejected.lineno or 0) > window_end), (middle, rejected)
 
 
 # CPython's errors about an enclosing statement: a window cut below its ``def``/``for``/``try`` header
@@ -124,17 +131,20 @@ ENCLOSING_ERRORS = {"'return' outside function", "'yield' outside function", "'a
                     "nonlocal declaration not allowed at module level", "expected 'except' or 'finally' block"}
 
 
+def _inside_a_bracket(text: str) -> bool:
+    """Python's tokenizer ends ``text`` inside a bracket."""
+    depth = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+    except tokenize.TokenError as err:
+        return "statement" in str(err)
+    return depth > 0
+
+
 def _starts_in_a_block(text: str) -> bool:
     first = next((line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")), "")
     return first[:1].isspace()
-
-
-def _not_the_middles_fault(prefix: str, middle: str, suffix: str, depth: int = 4) -> bool:
-    """CPython accepts, or the error is one the file without the middle has too, or it is the cut-off
-    end of an editor's suffix (then the oracle asks again with the suffix's last statement dropped)."""
-    rejected = _python_error(prefix + middle + suffix)
-    if rejected is None or _same_error_without_middle(prefix, middle, suffix):
-        return True
-    short = MiddleJudge(prefix, suffix).short_suffix
-    return bool(depth and short is not None and _cut_end_error(rejected.msg)
-                and _not_the_middles_fault(prefix, middle, short, depth - 1))

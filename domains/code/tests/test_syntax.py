@@ -201,3 +201,62 @@ def test_cpython_errors_point_at_the_culprit_not_the_whole_line():
     assert culprit("    é = é é") == "é"  # columns are characters, spans bytes
     assert culprit("    return foo(a b)") == "a b"
     assert culprit("  x = 1\n    y = 2") == "    y = 2\n"  # unexpected indent: the line itself
+
+
+FILLER = "".join(f"v{i} = {i}\n" for i in range(NEAR_OPENER_LINES))  # lines that put the gap far from a construct
+
+
+@pytest.mark.parametrize("tail", [
+    "CALL = dict(\n    a=1,\n",  # a call the suffix opens
+    "@app.route(\n    '/x',\n",  # a decorator's call: what it decorates follows
+    "def handler(\n    request,\n",  # a def cut in its parameters
+    "class Late:\n",  # a header on the last line
+    "try:\n    x = 1\n",  # a try whose except lies past the window
+    "DOC = '''Text that\ngoes on\n",  # a string the suffix opens
+])
+def test_the_windows_cut_off_end_is_closed_by_stand_ins_and_the_middle_judged(tail):
+    """An editor's 64 lines after the cursor often stop inside a construct; CPython's first error is
+    then that end and says nothing about the middle. The judge ends it with stand-ins (a closer, a
+    ``pass`` body, ``finally: pass``, the quotes) and judges the middle in the completed text."""
+    prefix, suffix = "def f(x):\n", "    return y\n\n\n" + tail
+    judge = MiddleJudge(prefix, suffix)
+    assert judge.errors("    y = x + 1\n") == []
+    assert judge.errors("  y = x + 1\n")  # the indentation is still the middle's fault
+    assert judge.errors("    y = (x + 1\n")  # a bracket the middle opens is the middle's to close
+
+
+def test_a_literal_the_prefix_opened_far_before_the_gap_is_closed_past_the_windows_end():
+    """An entry of a long literal (a table of 300 lines): the window shows neither its end nor, within
+    ``NEAR_OPENER_LINES``, its start. An entry fits; a statement does not."""
+    entries = "".join(f"    'k{i}': {i},\n" for i in range(NEAR_OPENER_LINES + 5))
+    judge = MiddleJudge("TABLE = {\n" + entries, entries)
+    assert judge.errors("    'new': 0,\n") == []
+    assert judge.errors("    x = 0\n")
+    assert judge.errors("    'new' 0,\n")
+
+
+def test_a_stand_in_never_ends_what_the_middle_must():
+    """A docstring begun near the gap with the file ending there: the removed line may be its close, so
+    no stand-in quotes are appended (anything parses inside a string); the same for a ``try`` at a
+    file's foot whose ``except`` was the removed line."""
+    prefix = '"""Module doc.\n\nMore of it.\n'
+    assert MiddleJudge(prefix, "\n").errors("x = main()\n")
+    assert MiddleJudge(prefix, "\n").errors('"""\n') == []
+    judge = MiddleJudge("try:\n    main()\n", "    pass\n")  # the removed line was "except KeyboardInterrupt:"
+    assert judge.errors("    run()\n") and judge.errors("except KeyboardInterrupt:\n") == []
+    # a string the suffix opens is not closed when the middle writes triple quotes (which quotes open a
+    # string is then the middle's doing)
+    judge = MiddleJudge(prefix.replace('"""', "#") + FILLER, "x = 1\n" + FILLER + "DOC = '''open\n")
+    assert judge.errors("y = 2\n") == [] and judge.errors("y = '''\n")
+
+
+def test_the_removed_line_is_valid_in_the_editor_window_it_was_cut_from():
+    """Held-out gaps in llama.vim's window (256 lines before, 64 after): the judge accepts the line that was
+    there (before the stand-in endings it rejected 36 of 300 such lines from each corpus' test split, and
+    an infiller then spent its whole budget looking for something else)."""
+    from seqdiff_code.tasks import infill_tasks
+
+    for task in infill_tasks(24, 12, seed=11):
+        window_prefix = "".join(task.prefix.splitlines(keepends=True)[-256:])
+        window_suffix = "".join(task.suffix.splitlines(keepends=True)[:64])
+        assert MiddleJudge(window_prefix, window_suffix).errors(task.middle) == [], task.middle
