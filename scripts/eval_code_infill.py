@@ -12,7 +12,7 @@ whitespace-trimmed), truncated by the budget, latency p50/p90, and (API mode) th
 calls, which unlike latency does not move with the machine's load.
 
 * ``api``: ``CodeInfiller.infill(prefix, suffix, max_tokens=--n-predict, time_budget_s=--budget-ms)``, the
-  gap being the removed lines.
+  gap being the removed lines (``--window``: in llama.vim's window and framing, as ``infill`` below).
 * ``infill``: the current server (``python -m seqdiff.cli serve`` from this tree, started here, one per
   thread count) with llama.vim's own default request body (autoload/llama.vim ``llama#fim``): the cursor
   on an empty line where the removed line was, so ``input_prefix`` = up to 256 lines before plus "\\n",
@@ -106,10 +106,16 @@ def run_api(tasks, args) -> list[dict]:
     infiller.infill("x = 1\n", "", max_tokens=4, candidates=1)  # warm-up (allocations, grammar load)
     rows = []
     for task in tasks:
+        if args.window:  # llama.vim's window and framing, scored on the whole file as in ``run_infill``
+            body = llama_vim_body(task)
+            prefix, suffix, scored = body["input_prefix"], body["input_suffix"], "\n" + task.suffix
+        else:
+            prefix, suffix, scored = task.prefix, task.suffix, task.suffix
         start = time.perf_counter()
-        res = infiller.infill(task.prefix, task.suffix, max_tokens=args.n_predict, candidates=args.candidates,
+        res = infiller.infill(prefix, suffix, max_tokens=args.n_predict, candidates=args.candidates,
                               time_budget_s=args.budget_ms / 1000 if args.budget_ms else None)
-        rows.append({"kind": task.kind, "prefix": task.prefix, "suffix": task.suffix, "middle": task.middle,
+        rows.append({"kind": task.kind, "prefix": task.prefix, "suffix": scored,
+                     "middle": task.middle.rstrip("\n") if args.window else task.middle,
                      "text": res.text, "truncated": res.truncated, "latency_s": time.perf_counter() - start,
                      "nfe": res.nfe, "valid": res.valid})
     return rows
@@ -161,6 +167,9 @@ def main(argv=None) -> int:
                                                    "default auto, as seqdiff serve)")
     p.add_argument("--decoding", action="append", default=[], metavar="NAME=VALUE",
                    help="API mode: an InfillDecoding setting, e.g. context_tokens=224 (repeatable)")
+    p.add_argument("--window", action="store_true",
+                   help="API mode: llama.vim's window (256 lines before, 64 after, the cursor on an empty line) "
+                        "instead of the whole file")
     p.add_argument("--json", default=None, help="also write the summary and every result to this file")
     args = p.parse_args(argv)
 
