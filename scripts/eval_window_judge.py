@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     for path in args.paths:
         r = evaluate([path], args.n, args.seed, args.others)
-        print(f"{path}: {r['n']} windows, true line rejected {len(r['rejected'])} ({len(r['rejected']) / max(1, r['n']):.3f}), "
+        rejected = len(r["rejected"])
+        print(f"{path}: {r['n']} windows, true line rejected {rejected} ({rejected / max(1, r['n']):.3f}), "
               f"other lines judged valid that the file rejects {len(r['accepted_wrongly'])} of {r['others']}, "
               f"{r['ms_per_gap']:.0f} ms a window")
         if args.verbose:

@@ -339,7 +339,7 @@ class MiddleJudge:
 
     def _rebase_at(self, lines: list[str], cut: int, dropped: int, opener: str):
         line = lines[cut]
-        rest, depth = "\n".join(lines[cut:]), len(line) - len(line.lstrip(" "))
+        rest, depth = "\n".join(lines[cut:]), _indentation(line)
         start = " " * depth + opener + "\n" if opener else ""
         header = _stand_in_headers(depth, _line_levels(rest + self.suffix))  # every line's level
         if header is None or not self._stand_in(header + start, rest).judges_the_gap:
@@ -382,13 +382,14 @@ class MiddleJudge:
         err = original = self.judge(text)
         first, last = self.prefix_lines + 1, self.prefix_lines + 1 + middle.count("\n")
         appended_from = text.count("\n") + (1 if text.endswith("\n") else 2)  # the first stand-in line
+        found = None if err is None else _stand_in_ending(text, err)
         for _ in range(MAX_ENDINGS):
-            found = None if err is None else _stand_in_ending(text, err)
             if found is None or not self._may_end(found, first, last, middle):
                 break
             for ending in found.texts:  # the first that parses up to where it begins (else the last)
                 err = self.judge(text + ending)
-                if err is None or (err.lineno or 0) < appended_from or _stand_in_ending(text + ending, err):
+                found = None if err is None else _stand_in_ending(text + ending, err)  # the next one
+                if err is None or (err.lineno or 0) < appended_from or found is not None:
                     break
             text += ending
         if err is not None and (err.lineno or 0) >= appended_from:
@@ -464,10 +465,10 @@ class MiddleJudge:
 
 
 def _stand_in_ending(text: str, err: SyntaxError) -> StandInEnding | None:
-    """What to append for an error CPython reports because ``text`` stops too early: the closer of a bracket never closed (and a header's ``:``
-    and ``pass`` after it: ``def f(`` cut in its parameters), the quotes of a triple-quoted string, a
-    ``pass`` body for a header on the last line, a ``def`` for decorators on it, ``finally: pass`` for a
-    ``try`` the text ends inside. None for any other error."""
+    """What to append for an error CPython reports because ``text`` stops too early: the closer of a
+    bracket never closed (and a header's ``:`` and ``pass`` after it: ``def f(`` cut in its parameters),
+    the quotes of a triple-quoted string, a ``pass`` body for a header on the last line, a ``def`` for
+    decorators on it, ``finally: pass`` for a ``try`` the text ends inside. None for any other error."""
     msg, lines = err.msg, text.split("\n")
     newline = "" if text.endswith("\n") else "\n"
     if msg.endswith("was never closed") and msg[1:2] in CLOSERS and err.lineno:
